@@ -1,0 +1,40 @@
+"""Versioned artifact folders under one root, written atomically: a failed run leaves nothing half-written."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+
+def default_root() -> Path:
+    """``TITLEGEN_HOME`` if set, else ``~/.titlegen``."""
+    return Path(os.environ.get("TITLEGEN_HOME") or Path.home() / ".titlegen").expanduser()
+
+
+def final_path(root: Path, kind: str, version: str) -> Path:
+    return root / kind / version
+
+
+@contextlib.contextmanager
+def atomic_folder(target: Path) -> Iterator[Path]:
+    """Yield a temporary sibling of ``target``; rename it to ``target`` only if the block succeeds.
+
+    If ``target`` already exists (same version produced before), the new copy is discarded and the existing one
+    kept, so a re-materialization never overwrites what an earlier run produced.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.parent / f".tmp-{target.name}-{uuid.uuid4().hex[:8]}"
+    staging.mkdir()
+    try:
+        yield staging
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    if target.exists():
+        shutil.rmtree(staging, ignore_errors=True)
+    else:
+        os.replace(staging, target)

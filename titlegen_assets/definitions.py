@@ -1,0 +1,17 @@
+"""The code location: assets, checks, jobs, schedules, sensors and resources. Only assembles; stays light to import."""
+
+
+import dagster as dg
+
+from titlegen_assets.defs.data import cleaned_splits, raw_dataset
+from titlegen_assets.defs.data_checks import cleaned_splits_checks
+from titlegen_assets.resources import ArtifactStore, HuggingFaceHub
+
+defs = dg.Definitions(
+    assets=[raw_dataset, cleaned_splits],
+    asset_checks=[cleaned_splits_checks],
+    resources={
+        "artifacts": ArtifactStore(),
+        "hub": HuggingFaceHub(token=dg.EnvVar("HF_TOKEN").get_value(), endpoint=dg.EnvVar("HF_ENDPOINT").get_value()),
+    },
+)

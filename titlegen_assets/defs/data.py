@@ -1,0 +1,115 @@
+"""Data stage: raw_dataset (one of three sources) and cleaned_splits (cleaning rules + a seeded split)."""
+
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import dagster as dg
+
+from titlegen_assets.artifacts import atomic_folder
+from titlegen_assets.cleaning import clean_rows
+from titlegen_assets.config import CleanedSplitsConfig, RawDatasetConfig
+from titlegen_assets.fingerprint import fingerprint
+from titlegen_assets.plots import histograms_png, markdown_image
+from titlegen_assets.resources import ArtifactStore, HuggingFaceHub
+from titlegen_assets.sources import RawSource, load_file, load_hub, sample_path
+from titlegen_assets.splitting import SPLITS, split_rows
+
+SPLIT_COLUMNS = ("content", "title", "source_row")
+
+
+def read_source(config: RawDatasetConfig, hub: HuggingFaceHub) -> RawSource:
+    if config.source == "sample":
+        return load_file(sample_path(), config.input_column, config.target_column, kind="sample")
+    if config.source == "file":
+        return load_file(Path(config.path).expanduser(), config.input_column, config.target_column)
+    local_copy = Path(config.hf_dataset).expanduser()
+    revision = "local" if local_copy.is_dir() else hub.dataset_commit(config.hf_dataset, config.hf_revision)
+    return load_hub(config.hf_dataset, revision, config.hf_split, config.input_column, config.target_column)
+
+
+def markdown_table(header: tuple[str, ...], rows: list[tuple]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+@dg.asset(group_name="data", kinds={"huggingface", "python"})
+def raw_dataset(
+    context: dg.AssetExecutionContext, config: RawDatasetConfig, artifacts: ArtifactStore, hub: HuggingFaceHub
+) -> dg.Output[dict]:
+    """The articles as read from the source, saved with ``datasets.save_to_disk`` under ``raw/<version>/``."""
+    import datasets
+
+    source = read_source(config, hub)
+    target = artifacts.path("raw", source.version)
+    if target.exists():
+        context.log.info(f"raw_dataset {source.version} already at {target}; nothing to write")
+    else:
+        with atomic_folder(target) as staging:
+            datasets.Dataset.from_list(source.rows).save_to_disk(str(staging))
+    context.log.info(f"raw_dataset: {len(source.rows)} rows from {source.kind} {source.location}")
+    manifest = {"path": str(target), "version": source.version, "rows": len(source.rows)}
+    return dg.Output(
+        manifest,
+        data_version=dg.DataVersion(source.version),
+        metadata={
+            "source": source.kind,
+            "location": source.location,
+            "revision": source.revision,
+            "row_count": len(source.rows),
+            "columns": ", ".join(source.columns),
+            "column_mapping": source.layout,
+            "path": dg.MetadataValue.path(str(target)),
+        },
+    )
+
+
+@dg.asset(group_name="data", kinds={"python"})
+def cleaned_splits(
+    context: dg.AssetExecutionContext, config: CleanedSplitsConfig, artifacts: ArtifactStore, raw_dataset: dict
+) -> dg.Output[dict]:
+    """Cleaned articles in train/validation/test under ``splits/<version>/``; version = fingerprint(raw, config)."""
+    import datasets
+
+    version = fingerprint(raw_dataset["version"], config.model_dump())
+    target = artifacts.path("splits", version)
+    rows = datasets.load_from_disk(raw_dataset["path"]).to_list()
+    report = clean_rows(rows, config.rules())
+    splits = split_rows(report.kept, config.seed, config.validation_fraction, config.test_fraction)
+    sizes = {name: len(splits[name]) for name in SPLITS}
+    context.log.info(f"cleaned_splits: kept {len(report.kept)} of {len(rows)} rows; splits {sizes}")
+    if target.exists():
+        context.log.info(f"cleaned_splits {version} already at {target}: inputs and config unchanged, nothing written")
+    else:
+        with atomic_folder(target) as staging:
+            datasets.DatasetDict(
+                {name: datasets.Dataset.from_list([{k: r[k] for k in SPLIT_COLUMNS} for r in splits[name]])
+                 for name in SPLITS}
+            ).save_to_disk(str(staging))
+            histograms_png(
+                {"content length": [len(r["content"]) for r in report.kept],
+                 "title length": [len(r["title"]) for r in report.kept]},
+                staging / "length_histograms.png", "cleaned_splits: lengths (characters)", "characters",
+            )
+            (staging / "cleaning_report.json").write_text(json.dumps(
+                {"rules": config.model_dump(), "dropped": dict(report.dropped), "sizes": sizes,
+                 "shortened_to_lead_n": report.shortened_to_lead_n}, ensure_ascii=False, indent=2))
+    drops = Counter(report.dropped)
+    manifest = {"path": str(target), "version": version, "sizes": sizes, "rules": config.model_dump()}
+    return dg.Output(
+        manifest,
+        data_version=dg.DataVersion(version),
+        metadata={
+            **{f"rows_{name}": size for name, size in sizes.items()},
+            "rows_in": len(rows),
+            "rows_dropped": sum(drops.values()),
+            "drops_by_rule": dg.MetadataValue.md(markdown_table(("rule", "rows dropped"), sorted(drops.items()))),
+            "shortened_to_lead_n": report.shortened_to_lead_n,
+            "length_histograms": dg.MetadataValue.md(markdown_image(target / "length_histograms.png", "length histograms")),
+            "seed": config.seed,
+            "data_version": version,
+            "path": dg.MetadataValue.path(str(target)),
+        },
+    )
