@@ -5,10 +5,11 @@ import dagster as dg
 
 from titlegen_assets.defs.data import cleaned_splits, raw_dataset
 from titlegen_assets.defs.data_checks import cleaned_splits_checks
+from titlegen_assets.defs.training import lora_adapter, merged_hf_model
 from titlegen_assets.resources import ArtifactStore, HuggingFaceHub
 
 defs = dg.Definitions(
-    assets=[raw_dataset, cleaned_splits],
+    assets=[raw_dataset, cleaned_splits, lora_adapter, merged_hf_model],
     asset_checks=[cleaned_splits_checks],
     resources={
         "artifacts": ArtifactStore(),

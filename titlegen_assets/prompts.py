@@ -29,9 +29,12 @@ def prompt_messages(content: str, instruction: str = INSTRUCTION) -> list[dict[s
     ]
 
 
-def training_messages(content: str, title: str, instruction: str = INSTRUCTION) -> list[dict[str, str]]:
-    """Messages for one training example: the request plus the reference title as the model's answer."""
-    return [*prompt_messages(content, instruction), {"role": "assistant", "content": title.strip()}]
+def training_example(content: str, title: str, instruction: str = INSTRUCTION) -> dict[str, list[dict[str, str]]]:
+    """One conversational prompt/completion example: the request, and the reference title as the model's answer.
+
+    TRL renders both with the tokenizer's chat template and puts loss on the completion only.
+    """
+    return {"prompt": prompt_messages(content, instruction), "completion": [{"role": "assistant", "content": title.strip()}]}
 
 
 def ollama_template() -> str:

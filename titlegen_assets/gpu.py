@@ -1,0 +1,12 @@
+"""How an asset says it needs a GPU: one tag read by the Docker run launcher, the K8s op config for Helm users."""
+
+GPU_TAG = "titlegen/gpu"
+
+#: Asset tags for GPU assets: the GPU-aware Docker run launcher routes any run that executes one to the GPU image.
+GPU_ASSET_TAGS = {GPU_TAG: "true"}
+
+#: Op tags for GPU steps: ``dagster-k8s/config`` requests one NVIDIA GPU when the k8s_job_executor runs the step.
+GPU_OP_TAGS = {
+    GPU_TAG: "true",
+    "dagster-k8s/config": {"container_config": {"resources": {"limits": {"nvidia.com/gpu": "1"}}}},
+}

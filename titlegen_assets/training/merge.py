@@ -1,0 +1,37 @@
+"""Merge a LoRA adapter into its base model and save a 16-bit Hugging Face folder (safetensors)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def merge_adapter(adapter_dir: Path, base_model: str, backend: str, target: Path) -> None:
+    """Unsloth's ``save_pretrained_merged`` on its path; PEFT ``merge_and_unload`` + ``save_pretrained`` elsewhere."""
+    if backend == "unsloth":
+        from unsloth import FastModel
+
+        from titlegen_assets.training.unsloth_backend import save_merged
+
+        model, tokenizer = FastModel.from_pretrained(model_name=str(adapter_dir), load_in_4bit=False)
+        save_merged(model, tokenizer, target)
+        return
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
+
+    base = AutoModelForCausalLM.from_pretrained(base_model, dtype=torch.bfloat16)
+    merged = PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload()
+    merged.save_pretrained(str(target), safe_serialization=True)
+    AutoTokenizer.from_pretrained(str(adapter_dir)).save_pretrained(str(target))
+    GenerationConfig.from_pretrained(base_model).save_pretrained(str(target))
+
+
+def load_for_generation(folder: str):
+    """(model, tokenizer) from a saved folder, as a user would load it, in eval mode with left padding for batches."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(folder, padding_side="left")
+    dtype = torch.bfloat16 if torch.cuda.is_available() else torch.float32
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype)
+    return model.to("cuda" if torch.cuda.is_available() else "cpu").eval(), tokenizer

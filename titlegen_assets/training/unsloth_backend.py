@@ -1,0 +1,58 @@
+"""Unsloth QLoRA on an NVIDIA GPU, in the shape of Unsloth's Gemma 3n notebook: load in 4 bit, LoRA on the
+language layers, render with the chat template, mask everything but the model's turn, train, merge to 16 bit.
+
+``unsloth`` is imported only here, and only on the CUDA path: it refuses to import without a GPU.
+"""
+
+from __future__ import annotations
+
+INSTRUCTION_PART = "<start_of_turn>user\n"
+RESPONSE_PART = "<start_of_turn>model\n"
+
+
+def build_trainer(config, base_model: str, train, validation, args_for, callbacks):
+    from trl import SFTTrainer
+    from unsloth import FastModel
+    from unsloth.chat_templates import train_on_responses_only
+
+    from titlegen_assets.prompts import training_example
+
+    model, tokenizer = FastModel.from_pretrained(
+        model_name=base_model,
+        max_seq_length=config.max_seq_length,
+        load_in_4bit=config.load_in_4bit,
+        full_finetuning=False,
+    )
+    model = FastModel.get_peft_model(
+        model,
+        finetune_vision_layers=False,
+        finetune_language_layers=True,
+        finetune_attention_modules=True,
+        finetune_mlp_modules=True,
+        r=config.lora_r,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=config.lora_dropout,
+        bias="none",
+        random_state=config.seed,
+    )
+
+    def to_text(row):
+        example = training_example(row["content"], row["title"])
+        text = tokenizer.apply_chat_template(example["prompt"] + example["completion"], tokenize=False)
+        return {"text": text.removeprefix(tokenizer.bos_token)}  # the tokenizer adds <bos> itself
+
+    trainer = SFTTrainer(
+        model=model,
+        processing_class=tokenizer,
+        args=args_for(dataset_text_field="text"),
+        train_dataset=train.map(to_text, remove_columns=train.column_names),
+        eval_dataset=validation.map(to_text, remove_columns=validation.column_names) if validation is not None else None,
+        callbacks=callbacks,
+    )
+    trainer = train_on_responses_only(trainer, instruction_part=INSTRUCTION_PART, response_part=RESPONSE_PART)
+    return trainer, tokenizer
+
+
+def save_merged(model, tokenizer, target) -> None:
+    """Unsloth's own merge of the LoRA weights into a 16-bit Hugging Face folder."""
+    model.save_pretrained_merged(str(target), tokenizer, save_method="merged_16bit")
