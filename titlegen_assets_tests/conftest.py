@@ -15,6 +15,43 @@ REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference"
 TEST_DATA = Path(__file__).parent / "data"
 
 
+@pytest.fixture(scope="session")
+def reference_dir() -> Path:
+    """The reference files copied from ``../shared/reference`` into the tests' own data (refreshed when present)."""
+    import shutil
+
+    for name in ("gemma3n_chat_template.jinja", "ollama_library_gemma3n_template.gotmpl"):
+        if (REFERENCE / name).is_file():
+            shutil.copyfile(REFERENCE / name, TEST_DATA / name)
+    return TEST_DATA
+
+
+@pytest.fixture(scope="session")
+def smoke_base_model(tmp_path_factory) -> str:
+    """The smoke Gemma 3n base model, built once per test session."""
+    from titlegen_assets.training.smoke import build
+
+    return str(build(tmp_path_factory.mktemp("base") / "smoke-gemma3n-tiny"))
+
+
+@pytest.fixture(scope="session")
+def sample_splits(tmp_path_factory) -> str:
+    """Cleaned splits of the bundled sample (short content budget, as the demo uses), saved once per session."""
+    import datasets
+
+    from titlegen_assets.cleaning import CleaningRules, clean_rows
+    from titlegen_assets.sources import load_file, sample_path
+    from titlegen_assets.splitting import split_rows
+
+    rows = clean_rows(load_file(sample_path(), "content", "title").rows, CleaningRules(content_max_chars=300)).kept
+    splits = split_rows(rows, 42, 0.1, 0.1)
+    path = tmp_path_factory.mktemp("splits") / "splits"
+    datasets.DatasetDict({k: datasets.Dataset.from_list([{"content": r["content"], "title": r["title"],
+                                                          "source_row": r["source_row"]} for r in v])
+                          for k, v in splits.items()}).save_to_disk(str(path))
+    return str(path)
+
+
 @pytest.fixture
 def artifact_root(tmp_path) -> Path:
     root = tmp_path / "artifacts"

@@ -1,0 +1,106 @@
+"""The TRL + PEFT backend end to end on the smoke Gemma 3n: masking, training, resume, merge, reload, generate."""
+
+from functools import partial
+
+import pytest
+
+from titlegen_assets.config import TrainingConfig
+from titlegen_assets.prompts import INSTRUCTION, training_example
+
+TINY = dict(base_model="titlegen/smoke-gemma3n-tiny", backend="trl", max_steps=4, save_steps=2, logging_steps=1,
+            per_device_train_batch_size=4, gradient_accumulation_steps=1, max_seq_length=512,
+            gradient_checkpointing=False, learning_rate=2e-3)
+
+
+def test_smoke_model_ships_the_real_gemma3n_chat_template(reference_dir):
+    from titlegen_assets.training.smoke import tokenizer_dir
+
+    real = (reference_dir / "gemma3n_chat_template.jinja").read_text()
+    assert (tokenizer_dir() / "chat_template.jinja").read_text() == real
+
+
+def test_loss_is_on_the_title_and_end_of_turn_only(smoke_base_model, sample_splits, tmp_path):
+    import datasets
+
+    from titlegen_assets.training import sft, trl_backend
+
+    config = TrainingConfig(**TINY)
+    splits = datasets.load_from_disk(sample_splits)
+    args_for = partial(sft.sft_args, config, tmp_path, "fp32", False)
+    trainer, tokenizer = trl_backend.build_trainer(config, smoke_base_model, splits["train"], None, args_for, [])
+    row = trainer.train_dataset[0]
+    ids, labels = row["input_ids"], row["labels"]
+    text = tokenizer.decode(ids)
+    title = splits["train"][0]["title"]
+    assert text.startswith(f"<bos><start_of_turn>user\n{INSTRUCTION}\n\n")
+    model_turn = tokenizer.encode("<start_of_turn>model\n", add_special_tokens=False)
+    start = next(i for i in range(len(ids)) if ids[i : i + len(model_turn)] == model_turn) + len(model_turn)
+    assert all(label == -100 for label in labels[:start]), "a prompt token carries loss"
+    trained = [token for token, label in zip(ids, labels) if label != -100]
+    assert tokenizer.decode(trained).startswith(title + "<end_of_turn>")
+    assert trained == ids[start:]
+
+
+def test_training_resumes_from_the_last_checkpoint_and_merges_into_a_loadable_16bit_folder(
+    smoke_base_model, sample_splits, tmp_path
+):
+    from transformers import TrainerCallback
+
+    from titlegen_assets.generation import generate_titles
+    from titlegen_assets.training.lora import train_lora
+    from titlegen_assets.training.merge import load_for_generation, merge_adapter
+
+    class Interrupt(TrainerCallback):
+        def on_save(self, args, state, control, **kwargs):
+            raise KeyboardInterrupt(f"simulated interruption after step {state.global_step}")
+
+    config = TrainingConfig(**TINY)
+    work = tmp_path / "work"
+    logs = []
+    with pytest.raises(KeyboardInterrupt):
+        train_lora(config, sample_splits, smoke_base_model, tmp_path / "first", work, logs.append, [Interrupt()])
+    result = train_lora(config, sample_splits, smoke_base_model, tmp_path / "adapter", work, logs.append)
+    assert result.resumed_from == "checkpoint-2" and result.global_step == 4
+    assert any("resuming from" in line for line in logs)
+    assert result.tokens_per_second > 0 and result.peak_memory["process_peak_rss_mb"] > 0
+    for name in ("adapter_model.safetensors", "adapter_config.json", "tokenizer.json", "trainer_state.json",
+                 "training_config.json", "loss_curve.png"):
+        assert (tmp_path / "adapter" / name).is_file(), name
+
+    merged = tmp_path / "merged"
+    merged.mkdir()
+    merge_adapter(tmp_path / "adapter", smoke_base_model, "trl", merged)
+    assert (merged / "model.safetensors").is_file() and (merged / "generation_config.json").is_file()
+    model, tokenizer = load_for_generation(str(merged))
+    assert tokenizer.chat_template and "<start_of_turn>" in tokenizer.chat_template
+    [title] = generate_titles(model, tokenizer, ["颱風今天接近東部海面，氣象署發布海上颱風警報。"], max_new_tokens=8)
+    assert isinstance(title, str) and "<end_of_turn>" not in title
+
+
+def test_training_example_puts_the_instruction_in_the_system_turn_and_the_title_in_the_completion():
+    example = training_example("  文章內容  ", " 標題 ")
+    assert example["prompt"] == [{"role": "system", "content": INSTRUCTION}, {"role": "user", "content": "文章內容"}]
+    assert example["completion"] == [{"role": "assistant", "content": "標題"}]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"lora_dropout": 1.0}, r"lora_dropout must be in \[0, 1\)"),
+        ({"lora_r": 0}, "lora_r must be positive"),
+        ({"max_seq_length": 100_000}, r"max_seq_length 100000 is outside"),
+        ({"precision": "fp16"}, "fp16' overflows in Gemma 3n"),
+        ({"max_steps": 0}, "max_steps must be positive"),
+        ({"gradient_accumulation_steps": 0}, "gradient_accumulation_steps must be positive"),
+    ],
+)
+def test_training_config_rejects_bad_values_with_what_to_change(change, message):
+    with pytest.raises(ValueError, match=message):
+        TrainingConfig(**change)
+
+
+def test_training_config_defaults_are_the_production_choice():
+    config = TrainingConfig()
+    assert (config.base_model, config.lora_r, config.lora_alpha, config.lora_dropout) == ("unsloth/gemma-3n-E4B-it", 16, 32, 0.05)
+    assert (config.learning_rate, config.lr_scheduler_type, config.warmup_ratio, config.num_train_epochs) == (2e-4, "cosine", 0.03, 3)
+    assert (config.max_seq_length, config.per_device_train_batch_size, config.gradient_accumulation_steps) == (2048, 4, 8)
