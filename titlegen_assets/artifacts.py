@@ -38,3 +38,12 @@ def atomic_folder(target: Path) -> Iterator[Path]:
         shutil.rmtree(staging, ignore_errors=True)
     else:
         os.replace(staging, target)
+
+
+def atomic_write_text(path: Path, text: str) -> Path:
+    """Write a file through a temporary sibling and a rename, so readers never see half of it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = path.parent / f".tmp-{path.name}-{uuid.uuid4().hex[:8]}"
+    staging.write_text(text, encoding="utf-8")
+    os.replace(staging, path)
+    return path

@@ -143,3 +143,38 @@ class TrainingConfig(dg.Config):
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+
+class EvalGateConfig(dg.Config):
+    """The eval gate on merged_hf_model. Thresholds default to the spec; a miss blocks publishing and serving."""
+
+    rouge_l_min: float = Field(default=0.30, ge=0, le=1, description="Minimum character ROUGE-L F1 on the test split.")
+    bleu_1_min: float = Field(default=0.45, ge=0, le=1, description="Minimum character BLEU-1 on the test split.")
+    title_only_min: float = Field(default=0.98, ge=0, le=1, description="Minimum share of predictions that are only a title.")
+    length_compliance_min: float = Field(
+        default=0.90, ge=0, le=1, description="Share of predictions within the length bounds (a warning, not blocking)."
+    )
+    title_min_chars: int = Field(default=8, ge=1, description="Shortest acceptable title, in characters.")
+    title_max_chars: int = Field(default=30, ge=1, description="Longest acceptable title, in characters.")
+    max_new_tokens: int = Field(default=48, gt=0, description="Generation cap per title.")
+    batch_size: int = Field(default=8, gt=0, description="Articles generated per batch.")
+    max_samples: Optional[int] = Field(default=None, gt=0, description="Evaluate only the first N test rows (None: all).")
+    compare_base_model: bool = Field(
+        default=True, description="Also score the base model before fine-tuning, when it can be loaded."
+    )
+
+
+def _default_repo_id() -> str:
+    import os
+
+    org, repo = os.environ.get("HF_ORG", ""), os.environ.get("HF_REPO", "titlegen-gemma3n-zh-tw")
+    return f"{org}/{repo}" if org else repo
+
+
+class PublishConfig(dg.Config):
+    """Where hf_repo publishes. The token is never config: it comes only from the HF_TOKEN environment variable."""
+
+    repo_id: str = Field(default_factory=_default_repo_id,
+                         description="Hub model repo, `org/name`; default from HF_ORG and HF_REPO.")
+    private: bool = Field(default=True, description="Create the repo private (the default) or public.")
+    commit_message: str = Field(default="titlegen: publish fine-tuned headline model", description="Hub commit message.")

@@ -5,12 +5,14 @@ import dagster as dg
 
 from titlegen_assets.defs.data import cleaned_splits, raw_dataset
 from titlegen_assets.defs.data_checks import cleaned_splits_checks
+from titlegen_assets.defs.eval_gate import eval_gate
+from titlegen_assets.defs.publish import hf_repo
 from titlegen_assets.defs.training import lora_adapter, merged_hf_model
 from titlegen_assets.resources import ArtifactStore, HuggingFaceHub
 
 defs = dg.Definitions(
-    assets=[raw_dataset, cleaned_splits, lora_adapter, merged_hf_model],
-    asset_checks=[cleaned_splits_checks],
+    assets=[raw_dataset, cleaned_splits, lora_adapter, merged_hf_model, hf_repo],
+    asset_checks=[cleaned_splits_checks, eval_gate],
     resources={
         "artifacts": ArtifactStore(),
         "hub": HuggingFaceHub(token=dg.EnvVar("HF_TOKEN").get_value(), endpoint=dg.EnvVar("HF_ENDPOINT").get_value()),

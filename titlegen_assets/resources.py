@@ -41,3 +41,39 @@ class HuggingFaceHub(dg.ConfigurableResource):
         if _COMMIT.match(revision):
             return revision
         return self.api().dataset_info(dataset_id, revision=revision).sha
+
+    def configured(self) -> bool:
+        return bool(self.token)
+
+    def publish(self, folder: Path, repo_id: str, private: bool, commit_message: str) -> dict:
+        """Create the model repo if needed, then upload the folder as one commit; errors say what to fix."""
+        api = self.api()
+        try:
+            api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
+            commit = api.upload_folder(repo_id=repo_id, repo_type="model", folder_path=str(folder),
+                                       commit_message=commit_message)
+        except Exception as error:
+            raise HubPublishError(explain_hub_error(error, repo_id, self.token)) from None
+        return {"commit_url": commit.commit_url, "commit_sha": commit.oid, "repo_url": str(commit.repo_url)}
+
+
+class HubPublishError(RuntimeError):
+    """Publishing failed; the message names the cause and the fix, and never contains the token."""
+
+
+def explain_hub_error(error: Exception, repo_id: str, token: str | None) -> str:
+    """Turn a huggingface_hub/requests failure into what happened and what to do."""
+    status = getattr(getattr(error, "response", None), "status_code", None)
+    if status == 401:
+        advice = "the token was refused: set HF_TOKEN to a valid token (huggingface.co/settings/tokens)"
+    elif status == 403:
+        advice = (f"the token may not write to {repo_id}: give it the 'write' scope, or membership with write "
+                  "access to the organisation named in HF_ORG")
+    elif status == 404:
+        advice = f"{repo_id} or its organisation was not found: check HF_ORG / HF_REPO (or publish.repo_id)"
+    elif type(error).__name__ in ("OfflineModeIsEnabled", "ConnectionError", "ConnectTimeout", "ReadTimeout"):
+        advice = "the Hub cannot be reached: check the network (or HF_ENDPOINT), and that HF_HUB_OFFLINE is not set"
+    else:
+        advice = "see the cause above; retry, or unset HF_TOKEN to write a local folder target instead"
+    message = f"hf_repo: publishing to {repo_id} failed ({type(error).__name__}" + (f", HTTP {status}" if status else "") + f"): {advice}"
+    return message.replace(token, "***") if token else message

@@ -86,7 +86,7 @@ def merged_hf_model(
     else:
         with atomic_folder(target) as staging:
             merge_adapter(Path(lora_adapter["path"]), lora_adapter["base_model"], lora_adapter["backend"], staging)
-    model, tokenizer = load_for_generation(str(target))
+    model, tokenizer = load_for_generation(str(target), lora_adapter["backend"])
     article = datasets.load_from_disk(cleaned_splits["path"])["test"][0]
     [sample] = generate_titles(model, tokenizer, [article["content"]], config.sample_max_new_tokens)
     context.log.info(f"merged_hf_model sample title: {sample!r} (reference {article['title']!r})")

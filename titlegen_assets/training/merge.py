@@ -26,8 +26,18 @@ def merge_adapter(adapter_dir: Path, base_model: str, backend: str, target: Path
     GenerationConfig.from_pretrained(base_model).save_pretrained(str(target))
 
 
-def load_for_generation(folder: str):
-    """(model, tokenizer) from a saved folder, as a user would load it, in eval mode with left padding for batches."""
+def load_for_generation(folder: str, backend: str = "trl"):
+    """(model, tokenizer) from a saved folder, in eval mode with left padding for batches.
+
+    On the Unsloth backend, Unsloth's own loader and its fast inference mode; elsewhere plain transformers.
+    """
+    if backend == "unsloth":
+        from unsloth import FastModel
+
+        model, tokenizer = FastModel.from_pretrained(model_name=folder, load_in_4bit=False)
+        FastModel.for_inference(model)
+        tokenizer.padding_side = "left"
+        return model, tokenizer
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 

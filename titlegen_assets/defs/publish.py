@@ -1,0 +1,51 @@
+"""Publish stage: hf_repo, one step from the merged folder to a Hub model repo (or a local folder target)."""
+
+import json
+import shutil
+
+import dagster as dg
+
+from titlegen_assets import model_card
+from titlegen_assets.artifacts import atomic_folder
+from titlegen_assets.config import PublishConfig
+from titlegen_assets.fingerprint import fingerprint
+from titlegen_assets.resources import ArtifactStore, HuggingFaceHub
+
+
+def eval_summary_path(artifacts: ArtifactStore, merged_version: str):
+    """Where the eval gate leaves the scores of its latest pass over a merged model (read by the model card)."""
+    return artifacts.path("reports", "eval") / f"{merged_version}.summary.json"
+
+
+@dg.asset(group_name="publish", kinds={"huggingface"})
+def hf_repo(
+    context: dg.AssetExecutionContext, config: PublishConfig, artifacts: ArtifactStore, hub: HuggingFaceHub,
+    merged_hf_model: dict, lora_adapter: dict, raw_dataset: dict,
+) -> dg.Output[dict]:
+    """The merged model and its model card as one Hub commit; with no HF_TOKEN, the exact folder it would upload."""
+    summary_file = eval_summary_path(artifacts, merged_hf_model["version"])
+    if not summary_file.is_file():
+        raise RuntimeError(f"hf_repo: no eval results at {summary_file}; materialize merged_hf_model with its "
+                           "eval_gate checks first (the gate must pass before publishing)")
+    summary = json.loads(summary_file.read_text())
+    training = json.loads((artifacts.path("adapters", lora_adapter["version"]) / "training_config.json").read_text())
+    version = fingerprint(merged_hf_model["version"], summary, config.repo_id)
+    target = artifacts.path("hub", version)
+    if not target.exists():
+        with atomic_folder(target) as staging:
+            shutil.copytree(merged_hf_model["path"], staging, dirs_exist_ok=True)
+            card = model_card.render(config.repo_id, training["base_model"], raw_dataset.get("location", "unknown"),
+                                     raw_dataset.get("revision", "unknown"), training, summary["scores"])
+            (staging / "README.md").write_text(card, encoding="utf-8")
+    files = sorted(p.name for p in target.iterdir())
+    metadata = {"repo_id": config.repo_id, "private": config.private, "files": ", ".join(files),
+                "local_folder": dg.MetadataValue.path(str(target))}
+    if hub.configured():
+        commit = hub.publish(target, config.repo_id, config.private, config.commit_message)
+        context.log.info(f"hf_repo: pushed {len(files)} files to {commit['commit_url']}")
+        metadata.update(target_kind="hub", commit_url=dg.MetadataValue.url(commit["commit_url"]), commit_sha=commit["commit_sha"])
+    else:
+        context.log.warning(f"hf_repo: HF_TOKEN is not set, so nothing was uploaded; the folder that would be "
+                            f"uploaded to {config.repo_id} is {target}")
+        metadata.update(target_kind="local folder (HF_TOKEN not set)")
+    return dg.Output({"path": str(target), "version": version, "repo_id": config.repo_id}, metadata=metadata)
