@@ -178,3 +178,31 @@ class PublishConfig(dg.Config):
                          description="Hub model repo, `org/name`; default from HF_ORG and HF_REPO.")
     private: bool = Field(default=True, description="Create the repo private (the default) or public.")
     commit_message: str = Field(default="titlegen: publish fine-tuned headline model", description="Hub commit message.")
+
+
+class OllamaModelConfig(dg.Config):
+    """The Ollama model created from the merged folder."""
+
+    model_name: str = Field(default="titlegen-gemma3n-zh-tw", description="Ollama model name.")
+    tag: str = Field(default="latest", description="Ollama model tag.")
+    quantize: Optional[str] = Field(
+        default="q4_K_M", description="Quantization applied by `ollama create` (q4_K_M, q8_0); null keeps 16-bit."
+    )
+    temperature: float = Field(default=0.1, ge=0, le=2, description="Sampling temperature; titles want near-greedy.")
+    num_predict: int = Field(default=48, gt=0, description="Cap on generated tokens: a title is short.")
+    keep_alive: str = Field(default="30m", description="How long Ollama keeps the model loaded after a request.")
+
+    @property
+    def name(self) -> str:
+        return f"{self.model_name}:{self.tag}"
+
+
+class LatencyConfig(dg.Config):
+    """The latency measurement against the spec (p50 ≤ 500 ms, p95 ≤ 1 s)."""
+
+    requests: int = Field(default=100, gt=0, description="Measured requests, built from test-split articles.")
+    concurrency: int = Field(default=2, gt=0, description="Requests in flight at once (match OLLAMA_NUM_PARALLEL).")
+    warmup: int = Field(default=3, ge=0, description="Requests sent first and not counted (model load).")
+    keep_alive: str = Field(default="30m", description="keep_alive sent with every request.")
+    p50_max_ms: float = Field(default=500, gt=0, description="Spec: median client latency, milliseconds.")
+    p95_max_ms: float = Field(default=1000, gt=0, description="Spec: 95th percentile client latency, milliseconds.")

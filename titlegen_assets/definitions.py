@@ -7,14 +7,16 @@ from titlegen_assets.defs.data import cleaned_splits, raw_dataset
 from titlegen_assets.defs.data_checks import cleaned_splits_checks
 from titlegen_assets.defs.eval_gate import eval_gate
 from titlegen_assets.defs.publish import hf_repo
+from titlegen_assets.defs.serving import latency_report, latency_spec, ollama_model
 from titlegen_assets.defs.training import lora_adapter, merged_hf_model
-from titlegen_assets.resources import ArtifactStore, HuggingFaceHub
+from titlegen_assets.resources import ArtifactStore, HuggingFaceHub, OllamaServer
 
 defs = dg.Definitions(
-    assets=[raw_dataset, cleaned_splits, lora_adapter, merged_hf_model, hf_repo],
-    asset_checks=[cleaned_splits_checks, eval_gate],
+    assets=[raw_dataset, cleaned_splits, lora_adapter, merged_hf_model, hf_repo, ollama_model, latency_report],
+    asset_checks=[cleaned_splits_checks, eval_gate, latency_spec],
     resources={
         "artifacts": ArtifactStore(),
-        "hub": HuggingFaceHub(token=dg.EnvVar("HF_TOKEN").get_value(), endpoint=dg.EnvVar("HF_ENDPOINT").get_value()),
+        "ollama": OllamaServer(),
+        "hub": HuggingFaceHub(),  # reads HF_TOKEN / HF_ENDPOINT when it is used, so no secret lands in a snapshot
     },
 )

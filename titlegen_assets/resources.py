@@ -25,16 +25,61 @@ class ArtifactStore(dg.ConfigurableResource):
         return final_path(self.base(), kind, version)
 
 
+class OllamaServer(dg.ConfigurableResource):
+    """The Ollama server through the official ``ollama`` client; found at ``OLLAMA_HOST`` (default 127.0.0.1:11434)."""
+
+    host: Optional[str] = Field(default=None, description="Ollama address; default the OLLAMA_HOST environment variable.")
+    timeout_s: float = Field(default=600.0, description="Client timeout; creating a model from safetensors takes minutes.")
+
+    def base_url(self) -> str:
+        """OLLAMA_HOST as Ollama reads it: a scheme and port are added when missing."""
+        import os
+
+        host = (self.host or os.environ.get("OLLAMA_HOST") or "127.0.0.1:11434").rstrip("/")
+        if "://" not in host:
+            host = f"http://{host}"
+        scheme, rest = host.split("://", 1)
+        return host if ":" in rest.split("/")[0] else f"{scheme}://{rest}:11434"
+
+    def client(self):
+        import ollama
+
+        return ollama.Client(host=self.base_url(), timeout=self.timeout_s)
+
+    def version(self) -> str:
+        """The server's version (``/api/version``); raises with the fix when nothing answers."""
+        import httpx
+
+        try:
+            response = httpx.get(f"{self.base_url()}/api/version", timeout=5)
+            response.raise_for_status()
+            return response.json()["version"]
+        except (httpx.HTTPError, KeyError, ValueError) as error:
+            raise OllamaUnavailable(
+                f"no Ollama server answers at OLLAMA_HOST={self.base_url()} ({type(error).__name__}); start one with "
+                "`ollama serve` (or `docker compose -f docker/compose.yaml up -d ollama`), or point OLLAMA_HOST at it"
+            ) from None
+
+
+class OllamaUnavailable(RuntimeError):
+    """No Ollama server answers; the message says where it looked and how to start one."""
+
+
 class HuggingFaceHub(dg.ConfigurableResource):
     """The Hugging Face Hub through ``huggingface_hub.HfApi``. The token comes only from the environment."""
 
-    token: Optional[str] = Field(default=None, description="Hub token; set it with the HF_TOKEN environment variable.")
-    endpoint: Optional[str] = Field(default=None, description="Hub endpoint; default https://huggingface.co (HF_ENDPOINT).")
+    token: Optional[str] = Field(default=None, description="Leave unset: the token is read from HF_TOKEN when needed.")
+    endpoint: Optional[str] = Field(default=None, description="Hub endpoint; default HF_ENDPOINT or huggingface.co.")
+
+    def _token(self) -> Optional[str]:
+        import os
+
+        return self.token or os.environ.get("HF_TOKEN") or None
 
     def api(self):
         from huggingface_hub import HfApi
 
-        return HfApi(endpoint=self.endpoint, token=self.token or None)
+        return HfApi(endpoint=self.endpoint, token=self._token())
 
     def dataset_commit(self, dataset_id: str, revision: str) -> str:
         """The commit sha a dataset branch or tag points at now (a sha is returned as is, without a request)."""
@@ -43,7 +88,7 @@ class HuggingFaceHub(dg.ConfigurableResource):
         return self.api().dataset_info(dataset_id, revision=revision).sha
 
     def configured(self) -> bool:
-        return bool(self.token)
+        return bool(self._token())
 
     def publish(self, folder: Path, repo_id: str, private: bool, commit_message: str) -> dict:
         """Create the model repo if needed, then upload the folder as one commit; errors say what to fix."""
@@ -53,7 +98,7 @@ class HuggingFaceHub(dg.ConfigurableResource):
             commit = api.upload_folder(repo_id=repo_id, repo_type="model", folder_path=str(folder),
                                        commit_message=commit_message)
         except Exception as error:
-            raise HubPublishError(explain_hub_error(error, repo_id, self.token)) from None
+            raise HubPublishError(explain_hub_error(error, repo_id, self._token())) from None
         return {"commit_url": commit.commit_url, "commit_sha": commit.oid, "repo_url": str(commit.repo_url)}
 
 

@@ -49,7 +49,7 @@ def test_a_passing_gate_publishes_in_one_commit_and_the_token_appears_nowhere(ar
     config["ops"]["hf_repo"] = {"config": {"repo_id": "titlegen-test/headlines"}}
     API_DOUBLE["api"] = api = hf_api_double("titlegen-test/headlines")
     instance = dg.DagsterInstance.ephemeral()
-    result = run(artifact_root, HubDouble(token=dg.EnvVar("HF_TOKEN").get_value()), config, instance)
+    result = run(artifact_root, HubDouble(), config, instance)
     assert result.success
     api.create_repo.assert_called_once_with("titlegen-test/headlines", repo_type="model", private=True, exist_ok=True)
     assert api.upload_folder.call_count == 1

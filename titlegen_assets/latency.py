@@ -1,0 +1,39 @@
+"""Latency statistics for the serving report: percentiles, throughput and the spec verdict. Pure functions."""
+
+from __future__ import annotations
+
+import numpy as np
+
+NS = 1e9
+
+
+def percentiles(values: list[float]) -> dict[str, float]:
+    """p50/p95/p99 (linear interpolation, numpy's default), in the unit given."""
+    if not values:
+        return {"p50": float("nan"), "p95": float("nan"), "p99": float("nan")}
+    p50, p95, p99 = np.percentile(np.asarray(values, dtype=float), [50, 95, 99])
+    return {"p50": float(p50), "p95": float(p95), "p99": float(p99)}
+
+
+def summarize(samples: list[dict], p50_max_ms: float, p95_max_ms: float) -> dict:
+    """Client wall time, time to first token, the server's own durations, tokens/s, and pass/fail vs the spec.
+
+    Each sample: ``wall_ms``, ``ttft_ms`` and the final response's ``total_duration``, ``load_duration``,
+    ``prompt_eval_duration``, ``eval_duration`` (nanoseconds) and ``eval_count``.
+    """
+    wall = percentiles([s["wall_ms"] for s in samples])
+    eval_seconds = sum(s["eval_duration"] for s in samples) / NS
+    summary = {
+        "requests": len(samples),
+        "wall_ms": wall,
+        "ttft_ms": percentiles([s["ttft_ms"] for s in samples]),
+        "server_total_ms": percentiles([s["total_duration"] / 1e6 for s in samples]),
+        "server_load_ms": percentiles([s["load_duration"] / 1e6 for s in samples]),
+        "server_prompt_eval_ms": percentiles([s["prompt_eval_duration"] / 1e6 for s in samples]),
+        "server_eval_ms": percentiles([s["eval_duration"] / 1e6 for s in samples]),
+        "eval_tokens": sum(s["eval_count"] for s in samples),
+        "tokens_per_second": round(sum(s["eval_count"] for s in samples) / eval_seconds, 1) if eval_seconds else 0.0,
+        "spec": {"p50_max_ms": p50_max_ms, "p95_max_ms": p95_max_ms},
+    }
+    summary["passed"] = bool(wall["p50"] <= p50_max_ms and wall["p95"] <= p95_max_ms)
+    return summary

@@ -1,0 +1,116 @@
+"""Serving: the Ollama TEMPLATE equals the training prompt, and the serving assets against a double of Ollama."""
+
+import json
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from titlegen_assets import latency
+from titlegen_assets.definitions import defs
+from titlegen_assets.prompts import INSTRUCTION, article_text, ollama_template, prompt_messages
+from titlegen_assets.resources import ArtifactStore, OllamaServer, OllamaUnavailable
+from titlegen_assets_tests.doubles.hub_double import HubDouble
+from titlegen_assets_tests.doubles.ollama_server import OllamaDouble
+from titlegen_assets_tests.test_pipeline import demo_config
+
+ARTICLE = "  記者林雅婷／台北報導\n台北市捷運工程局今天舉行環狀線北段動工典禮，路線全長約14.9公里。  "
+
+
+def fill(template: str, system: str, prompt: str) -> str:
+    """What Ollama renders for one request with this TEMPLATE (only .System and .Prompt are used in ours)."""
+    filled = template.replace("{{ .System }}", system).replace("{{ .Prompt }}", prompt)
+    assert "{{" not in filled, "the TEMPLATE uses more than .System and .Prompt"
+    return filled
+
+
+def test_ollama_template_gives_the_model_exactly_the_training_prompt(reference_dir):
+    from transformers import AutoTokenizer
+
+    from titlegen_assets.training.smoke import tokenizer_dir
+
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir())
+    tokenizer.chat_template = (reference_dir / "gemma3n_chat_template.jinja").read_text()
+    training = tokenizer.apply_chat_template(prompt_messages(ARTICLE), tokenize=False, add_generation_prompt=True)
+    served = fill(ollama_template(), INSTRUCTION, article_text(ARTICLE))
+    assert training == tokenizer.bos_token + served  # the runner adds <bos> itself
+
+
+def test_the_library_gemma3n_template_would_have_served_a_different_prompt(reference_dir):
+    library = (reference_dir / "ollama_library_gemma3n_template.gotmpl").read_text()
+    assert 'or (eq .Role "user") (eq .Role "system")' in library  # a system message becomes its own user turn
+    assert "{{ .System }}\n\n{{ .Prompt }}" in ollama_template()  # ours folds it in, as the HF template does
+
+
+def test_latency_summary_percentiles_and_spec_verdict():
+    samples = [{"wall_ms": float(ms), "ttft_ms": ms / 2, "total_duration": ms * 1e6, "load_duration": 0,
+                "prompt_eval_duration": 0, "eval_duration": 1e9, "eval_count": 10} for ms in range(1, 101)]
+    summary = latency.summarize(samples, p50_max_ms=500, p95_max_ms=1000)
+    assert summary["wall_ms"]["p50"] == pytest.approx(50.5) and summary["wall_ms"]["p95"] == pytest.approx(95.05)
+    assert summary["tokens_per_second"] == 10.0 and summary["passed"]
+    assert not latency.summarize(samples, p50_max_ms=40, p95_max_ms=1000)["passed"]
+
+
+def test_whole_graph_serves_through_the_official_client_and_reports_latency(artifact_root, monkeypatch):
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    with OllamaDouble() as server:
+        result = dg.materialize(
+            [*defs.assets, *defs.asset_checks], run_config=demo_config(), raise_on_error=False,
+            resources={"artifacts": ArtifactStore(root=str(artifact_root)), "hub": HubDouble(),
+                       "ollama": OllamaServer(host=server.host)},
+        )
+        assert result.success
+        created = server.models["titlegen-gemma3n-zh-tw:latest"]
+        assert created["template"] == ollama_template() and created["system"] == INSTRUCTION
+        assert created["parameters"]["stop"] == ["<end_of_turn>"] and "model.safetensors" in created["files"]
+        assert ("POST", "/api/create") in server.requests
+        first_article = server.rendered[0]
+        assert first_article.startswith(f"<start_of_turn>user\n{INSTRUCTION}\n\n") and first_article.endswith(
+            "<end_of_turn>\n<start_of_turn>model\n")
+
+    meta = result.asset_materializations_for_node("ollama_model")[0].metadata
+    assert meta["server_version"].value == "0.12.6" and meta["sample_response"].value
+    modelfile = Path(meta["modelfile_path"].value).read_text()
+    assert 'PARAMETER stop "<end_of_turn>"' in modelfile and modelfile.startswith("FROM ")
+    report = result.output_for_node("latency_report")
+    saved = json.loads(Path(report["path"]).read_text())
+    assert saved["summary"]["requests"] == 20 and len(saved["samples"]) == 20
+    assert all(s["total_duration"] > 0 and s["eval_count"] > 0 for s in saved["samples"])
+    spec = next(e for e in result.get_asset_check_evaluations() if e.check_name == "latency_spec")
+    assert spec.passed and spec.metadata["p95_ms"].value <= 1000
+
+
+def test_unreachable_ollama_names_the_host_and_how_to_start_it():
+    with pytest.raises(OllamaUnavailable, match=r"OLLAMA_HOST=http://127\.0\.0\.1:9.*ollama serve"):
+        OllamaServer(host="127.0.0.1:9").version()
+
+
+def test_an_ollama_too_old_for_gemma3n_is_refused_with_the_version_seen():
+    from titlegen_assets import serving
+
+    with OllamaDouble(version="0.9.0") as server:
+        version = OllamaServer(host=server.host).version()
+        with pytest.raises(RuntimeError, match=r"Ollama 0\.9\.0 at OLLAMA_HOST=.*needs 0\.9\.3 or newer.*upgrade"):
+            serving.require_version(version, server.host)
+
+
+def test_a_missing_model_says_to_materialize_ollama_model_first():
+    from titlegen_assets import serving
+
+    with OllamaDouble() as server:
+        client = OllamaServer(host=server.host).client()
+        with pytest.raises(Exception) as raised:
+            serving.ask(client, "absent:latest", "文章", "1m")
+        explained = serving.explain(raised.value, server.host, "0.12.6", "absent:latest")
+    assert "materialize ollama_model first" in str(explained) and "Ollama 0.12.6" in str(explained)
+
+
+def test_an_import_failure_from_an_old_release_points_at_the_upgrade(tmp_path):
+    from titlegen_assets import serving
+
+    (tmp_path / "config.json").write_text("{}")
+    with OllamaDouble(fail_create_with="json: cannot unmarshal array into Go struct field .intermediate_size") as server:
+        client = OllamaServer(host=server.host).client()
+        with pytest.raises(Exception) as raised:
+            serving.create_model(client, "m:latest", tmp_path, None, 0.1, 48, lambda _: None)
+    assert "upgrade Ollama" in str(serving.explain(raised.value, server.host, "0.9.5", "m:latest"))
