@@ -178,6 +178,10 @@ class PublishConfig(dg.Config):
                          description="Hub model repo, `org/name`; default from HF_ORG and HF_REPO.")
     private: bool = Field(default=True, description="Create the repo private (the default) or public.")
     commit_message: str = Field(default="titlegen: publish fine-tuned headline model", description="Hub commit message.")
+    export_gguf: bool = Field(default=True, description="Also export a GGUF where llama.cpp is available (LLAMA_CPP_DIR).")
+    gguf_quantization: str = Field(
+        default="Q4_K_M", description="GGUF type: Q4_K_M (default), Q8_0, ... or BF16/F32 straight from the converter."
+    )
 
 
 class OllamaModelConfig(dg.Config):

@@ -3,6 +3,14 @@
 
 import dagster as dg
 
+from titlegen_assets.defs.automation import (
+    data_change_sensor,
+    data_job,
+    full_pipeline_job,
+    publish_and_serve_job,
+    retraining_schedule,
+    training_job,
+)
 from titlegen_assets.defs.data import cleaned_splits, raw_dataset
 from titlegen_assets.defs.data_checks import cleaned_splits_checks
 from titlegen_assets.defs.eval_gate import eval_gate
@@ -14,6 +22,9 @@ from titlegen_assets.resources import ArtifactStore, HuggingFaceHub, OllamaServe
 defs = dg.Definitions(
     assets=[raw_dataset, cleaned_splits, lora_adapter, merged_hf_model, hf_repo, ollama_model, latency_report],
     asset_checks=[cleaned_splits_checks, eval_gate, latency_spec],
+    jobs=[data_job, training_job, publish_and_serve_job, full_pipeline_job],
+    schedules=[retraining_schedule],
+    sensors=[data_change_sensor],
     resources={
         "artifacts": ArtifactStore(),
         "ollama": OllamaServer(),

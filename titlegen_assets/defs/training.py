@@ -77,6 +77,7 @@ def merged_hf_model(
     import datasets
 
     from titlegen_assets.generation import generate_titles
+    from titlegen_assets.gguf_export import copy_sentencepiece_model
     from titlegen_assets.training.merge import load_for_generation, merge_adapter
 
     version = fingerprint(lora_adapter["version"])
@@ -86,6 +87,7 @@ def merged_hf_model(
     else:
         with atomic_folder(target) as staging:
             merge_adapter(Path(lora_adapter["path"]), lora_adapter["base_model"], lora_adapter["backend"], staging)
+            copy_sentencepiece_model(lora_adapter["base_model"], staging)
     model, tokenizer = load_for_generation(str(target), lora_adapter["backend"])
     article = datasets.load_from_disk(cleaned_splits["path"])["test"][0]
     [sample] = generate_titles(model, tokenizer, [article["content"]], config.sample_max_new_tokens)

@@ -6,6 +6,7 @@ It lets the whole graph run offline on a laptop and in CI. It is named as a smok
 
 from __future__ import annotations
 
+import shutil
 from importlib import resources
 from pathlib import Path
 
@@ -58,4 +59,5 @@ def build(target: Path, seed: int = 0) -> Path:
     with atomic_folder(target) as staging:
         model.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
+        shutil.copyfile(tokenizer_dir() / "tokenizer.model", staging / "tokenizer.model")  # for GGUF conversion
     return target

@@ -1,0 +1,43 @@
+"""Jobs, the weekly retraining schedule and the data-change sensor. Schedule and sensor start stopped, so nobody
+trains by surprise: turn them on in the UI (Automation) or with `dagster schedule start` / `dagster sensor start`."""
+
+import os
+
+import dagster as dg
+
+from titlegen_assets import retraining
+from titlegen_assets.gpu import GPU_TAG
+from titlegen_assets.resources import HuggingFaceHub
+
+data_job = dg.define_asset_job("data_job", selection=dg.AssetSelection.groups("data"),
+                               description="raw_dataset and cleaned_splits with their data checks.")
+training_job = dg.define_asset_job("training_job", selection=dg.AssetSelection.tag(GPU_TAG, "true"),
+                                   description="The GPU assets: lora_adapter and merged_hf_model with the eval gate.")
+publish_and_serve_job = dg.define_asset_job("publish_and_serve_job", selection=dg.AssetSelection.groups("publish", "serve"),
+                                            description="hf_repo, ollama_model and latency_report.")
+full_pipeline_job = dg.define_asset_job("full_pipeline_job", selection=dg.AssetSelection.all(),
+                                        description="All seven assets and their checks.")
+
+#: Weekly retraining; set TITLEGEN_RETRAIN_CRON to change when (cron syntax, Asia/Taipei time).
+retraining_schedule = dg.ScheduleDefinition(
+    name="weekly_retraining",
+    job=full_pipeline_job,
+    cron_schedule=os.environ.get("TITLEGEN_RETRAIN_CRON", "0 3 * * 1"),
+    execution_timezone="Asia/Taipei",
+    default_status=dg.DefaultScheduleStatus.STOPPED,
+)
+
+
+@dg.sensor(job=full_pipeline_job, minimum_interval_seconds=3600, default_status=dg.DefaultSensorStatus.STOPPED)
+def data_change_sensor(context: dg.SensorEvaluationContext, hub: HuggingFaceHub):
+    """Retrain when the data source changes: the Hub dataset's latest commit, or TITLEGEN_WATCH_FILE's sha256."""
+    source = retraining.watched_source()
+    try:
+        revision = retraining.current_revision(source, hub)
+    except Exception as error:  # the Hub or the file being unreachable is a reason to wait, not to crash
+        return dg.SkipReason(f"cannot read {source['location']}: {type(error).__name__}; will try again")
+    if context.cursor == revision:
+        return dg.SkipReason(f"{source['location']} unchanged at {revision}")
+    context.update_cursor(revision)
+    return dg.RunRequest(run_key=f"{source['kind']}-{revision}", run_config=retraining.run_config(source, revision),
+                         tags={"titlegen/trigger": "data-change", "titlegen/data-revision": revision[:63]})

@@ -1,0 +1,126 @@
+"""Jobs, the retraining schedule and sensor, and the GPU-aware Docker run launcher."""
+
+import sys
+from types import SimpleNamespace
+
+import dagster as dg
+import pytest
+import requests
+from dagster._core.code_pointer import ModuleCodePointer
+from dagster._core.launcher import LaunchRunContext
+from dagster._core.origin import JobPythonOrigin, RepositoryPythonOrigin
+
+from titlegen_assets.defs.automation import data_change_sensor
+from titlegen_assets.definitions import defs
+from titlegen_assets.docker_launcher import GpuAwareDockerRunLauncher
+from titlegen_assets_tests.doubles.hub_double import API_DOUBLE, HubDouble, hf_api_double
+
+SEVEN = {"raw_dataset", "cleaned_splits", "lora_adapter", "merged_hf_model", "hf_repo", "ollama_model", "latency_report"}
+
+
+def _assets(job_name: str) -> set[str]:
+    job = defs.resolve_job_def(job_name)
+    return {key.to_user_string() for key in job.asset_layer.executable_asset_keys}
+
+
+def test_jobs_cover_their_stages_and_the_full_pipeline_covers_all_seven_assets_and_checks():
+    assert _assets("data_job") == {"raw_dataset", "cleaned_splits"}
+    assert _assets("training_job") == {"lora_adapter", "merged_hf_model"}
+    assert _assets("publish_and_serve_job") == {"hf_repo", "ollama_model", "latency_report"}
+    assert _assets("full_pipeline_job") == SEVEN
+    checks = {key.name for key in defs.resolve_job_def("full_pipeline_job").asset_layer.asset_graph.asset_check_keys}
+    assert {"rouge_l", "bleu_1", "title_only_rate", "no_leakage_between_splits", "latency_spec"} <= checks
+
+
+def test_retraining_schedule_is_weekly_and_stopped_by_default():
+    schedule = defs.resolve_schedule_def("weekly_retraining")
+    assert schedule.job_name == "full_pipeline_job" and schedule.cron_schedule == "0 3 * * 1"
+    assert schedule.default_status == dg.DefaultScheduleStatus.STOPPED
+    assert defs.resolve_sensor_def("data_change_sensor").default_status == dg.DefaultSensorStatus.STOPPED
+
+
+def test_sensor_launches_once_per_new_hub_commit_with_the_revision_pinned(monkeypatch):
+    monkeypatch.delenv("TITLEGEN_WATCH_FILE", raising=False)
+    API_DOUBLE["api"] = api = hf_api_double("titlegen-test/unused")
+    api.dataset_info.return_value = SimpleNamespace(sha="a" * 40)
+    context = dg.build_sensor_context(cursor=None, resources={"hub": HubDouble()})
+    request = data_change_sensor(context)
+    assert isinstance(request, dg.RunRequest) and request.run_key == "hub-" + "a" * 40
+    assert request.run_config["ops"]["raw_dataset"]["config"]["hf_revision"] == "a" * 40
+    api.dataset_info.assert_called_with("AWeirdDev/zh-tw-pts-articles-sm")
+    again = data_change_sensor(dg.build_sensor_context(cursor=context.cursor, resources={"hub": HubDouble()}))
+    assert isinstance(again, dg.SkipReason) and "unchanged" in again.skip_message
+
+
+def test_sensor_skips_with_a_reason_when_the_hub_is_unreachable(monkeypatch):
+    monkeypatch.delenv("TITLEGEN_WATCH_FILE", raising=False)
+    API_DOUBLE["api"] = api = hf_api_double("titlegen-test/unused")
+    api.dataset_info.side_effect = requests.ConnectionError("no route to host")
+    result = data_change_sensor(dg.build_sensor_context(resources={"hub": HubDouble()}))
+    assert isinstance(result, dg.SkipReason) and "ConnectionError" in result.skip_message
+
+
+def test_sensor_watches_a_local_file_by_content_hash(monkeypatch, tmp_path):
+    data = tmp_path / "news.jsonl"
+    data.write_text('{"content": "甲", "title": "乙"}\n')
+    monkeypatch.setenv("TITLEGEN_WATCH_FILE", str(data))
+    first = data_change_sensor(dg.build_sensor_context(resources={"hub": HubDouble()}))
+    assert first.run_config["ops"]["raw_dataset"]["config"] == {"source": "file", "path": str(data)}
+    data.write_text('{"content": "丙", "title": "丁"}\n')
+    second = data_change_sensor(dg.build_sensor_context(cursor=first.run_key.split("-", 1)[1],
+                                                        resources={"hub": HubDouble()}))
+    assert isinstance(second, dg.RunRequest) and second.run_key != first.run_key
+
+
+class FakeDockerClient:
+    """Stands for docker-py's ``DockerClient``: records ``containers.create`` kwargs, starts nothing."""
+
+    def __init__(self):
+        self.created = []
+        self.containers = SimpleNamespace(create=self._create)
+        self.images = SimpleNamespace(pull=lambda image: None)
+
+    def _create(self, **kwargs):
+        self.created.append(kwargs)
+        return SimpleNamespace(id=f"container-{len(self.created)}", start=lambda: None)
+
+
+@pytest.fixture
+def launcher(monkeypatch):
+    monkeypatch.setenv("TITLEGEN_HOME", "/artifacts")
+    with dg.instance_for_test() as instance:  # a real, on-disk instance (SQLite), as the launcher needs
+        launcher = GpuAwareDockerRunLauncher(image="titlegen:cpu", gpu_image="titlegen:gpu", network="titlegen",
+                                             env_vars=["TITLEGEN_HOME"])
+        launcher.register_instance(instance)
+        client = FakeDockerClient()
+        monkeypatch.setattr(launcher, "_get_client", lambda container_context: client)
+        yield launcher, instance, client
+
+
+def _launch(launcher, instance, client, job_def, asset_selection=None):
+    origin = JobPythonOrigin(job_def.name, RepositoryPythonOrigin(
+        sys.executable, ModuleCodePointer("titlegen_assets.definitions", "defs", None)))
+    run = instance.create_run_for_job(job_def=job_def, job_code_origin=origin, asset_selection=asset_selection)
+    launcher.launch_run(LaunchRunContext(dagster_run=run, workspace=None))
+    return client.created[-1]
+
+
+def test_a_gpu_job_gets_the_gpu_image_and_the_nvidia_device_request(launcher):
+    created = _launch(*launcher, defs.resolve_job_def("training_job"))
+    assert created["image"] == "titlegen:gpu" and created["network"] == "titlegen"
+    assert created["device_requests"] == [{"driver": "nvidia", "count": -1, "capabilities": [["gpu"]]}]
+
+
+def test_a_data_only_job_gets_the_cpu_image_and_no_gpu(launcher):
+    created = _launch(*launcher, defs.resolve_job_def("data_job"))
+    assert created["image"] == "titlegen:cpu" and "device_requests" not in created
+
+
+def test_an_ad_hoc_selection_with_lora_adapter_is_routed_to_the_gpu_without_any_tag(launcher):
+    selection = {dg.AssetKey("cleaned_splits"), dg.AssetKey("lora_adapter")}
+    job = defs.resolve_implicit_global_asset_job_def().get_subset(asset_selection=selection)
+    created = _launch(*launcher, job, asset_selection=selection)
+    assert created["image"] == "titlegen:gpu" and "device_requests" in created
+    data_only = {dg.AssetKey("raw_dataset"), dg.AssetKey("cleaned_splits")}
+    job = defs.resolve_implicit_global_asset_job_def().get_subset(asset_selection=data_only)
+    assert _launch(*launcher, job, asset_selection=data_only)["image"] == "titlegen:cpu"
