@@ -2,6 +2,9 @@
 
 GPU_TAG = "titlegen/gpu"
 
+#: Concurrency pool of the GPU steps; the Docker stack limits it to one step at a time (one GPU, one training).
+GPU_POOL = "gpu"
+
 #: Asset tags for GPU assets: the GPU-aware Docker run launcher routes any run that executes one to the GPU image.
 GPU_ASSET_TAGS = {GPU_TAG: "true"}
 

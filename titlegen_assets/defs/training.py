@@ -10,14 +10,14 @@ from pydantic import Field
 from titlegen_assets.artifacts import atomic_folder
 from titlegen_assets.config import TrainingConfig
 from titlegen_assets.fingerprint import fingerprint
-from titlegen_assets.gpu import GPU_ASSET_TAGS, GPU_OP_TAGS
+from titlegen_assets.gpu import GPU_ASSET_TAGS, GPU_OP_TAGS, GPU_POOL
 from titlegen_assets.plots import markdown_image
 from titlegen_assets.resources import ArtifactStore
 
 SAMPLE_MAX_NEW_TOKENS = 32
 
 
-@dg.asset(group_name="training", kinds={"pytorch"}, tags=GPU_ASSET_TAGS, op_tags=GPU_OP_TAGS)
+@dg.asset(group_name="training", kinds={"pytorch"}, tags=GPU_ASSET_TAGS, op_tags=GPU_OP_TAGS, pool=GPU_POOL)
 def lora_adapter(
     context: dg.AssetExecutionContext, config: TrainingConfig, artifacts: ArtifactStore, cleaned_splits: dict
 ) -> dg.Output[dict]:
@@ -68,7 +68,7 @@ def folder_size_mb(folder: Path) -> float:
     return round(sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 2**20, 2)
 
 
-@dg.asset(group_name="training", kinds={"pytorch", "huggingface"}, tags=GPU_ASSET_TAGS, op_tags=GPU_OP_TAGS)
+@dg.asset(group_name="training", kinds={"pytorch", "huggingface"}, tags=GPU_ASSET_TAGS, op_tags=GPU_OP_TAGS, pool=GPU_POOL)
 def merged_hf_model(
     context: dg.AssetExecutionContext, config: MergeConfig, artifacts: ArtifactStore,
     lora_adapter: dict, cleaned_splits: dict,
