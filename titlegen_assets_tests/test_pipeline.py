@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from titlegen_assets.definitions import defs
-from titlegen_assets.resources import ArtifactStore
+from titlegen_assets.resources import ArtifactStore, OllamaServer
 from titlegen_assets_tests.doubles.hub_double import API_DOUBLE, HubDouble, hf_api_double
 
 FAKE_TOKEN = "hf_FAKEtokenTITLEGENtest0123456789secret"
@@ -24,9 +24,12 @@ def demo_config(**eval_overrides) -> dict:
 
 
 def run(artifact_root, hub, run_config, instance=None):
+    for serving_op in ("ollama_model", "latency_report"):  # not selected here, so they take no config
+        run_config["ops"].pop(serving_op, None)
     return dg.materialize(
         [*defs.assets, *defs.asset_checks], selection=THROUGH_PUBLISH, run_config=run_config,
-        resources={"artifacts": ArtifactStore(root=str(artifact_root)), "hub": hub},
+        resources={"artifacts": ArtifactStore(root=str(artifact_root)), "hub": hub,
+                   "ollama": OllamaServer(host="127.0.0.1:9")},  # serving assets are not selected here
         raise_on_error=False, instance=instance,
     )
 

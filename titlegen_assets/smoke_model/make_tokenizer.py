@@ -46,7 +46,7 @@ def main() -> None:
             character_coverage=1.0, byte_fallback=True, split_digits=True, add_dummy_prefix=False,
             remove_extra_whitespaces=False, normalization_rule_name="identity", allow_whitespace_only_pieces=True,
             pad_id=0, eos_id=1, bos_id=2, unk_id=3, pad_piece="<pad>", eos_piece="<eos>", bos_piece="<bos>",
-            unk_piece="<unk>", user_defined_symbols=TURN_TOKENS, minloglevel=2,
+            unk_piece="<unk>", control_symbols=TURN_TOKENS, minloglevel=2,
         )
         tokenizer = GemmaTokenizer.from_pretrained(tmp, add_bos_token=True, add_eos_token=False)
         tokenizer.chat_template = (HERE / "chat_template.jinja").read_text(encoding="utf-8")

@@ -14,7 +14,8 @@ from titlegen_assets.artifacts import atomic_folder
 from titlegen_assets.prompts import END_OF_TURN
 
 SMOKE_MODEL_ID = "titlegen/smoke-gemma3n-tiny"
-LAYERS = 4
+#: Five layers: four sliding-window and one global, the real Gemma 3n pattern (llama.cpp assumes it too).
+LAYERS = 5
 
 
 def tokenizer_dir() -> Path:
@@ -37,7 +38,9 @@ def text_config(tokenizer):
         head_dim=32, num_kv_shared_layers=0, sliding_window=32,
         layer_types=["sliding_attention"] * (LAYERS - 1) + ["full_attention"],
         # Kept at the real model's values so llama.cpp's GGUF converter accepts the architecture.
-        altup_num_inputs=4, hidden_size_per_layer_input=256, laurel_rank=64, activation_sparsity_pattern=[0.0] * LAYERS,
+        altup_num_inputs=4, hidden_size_per_layer_input=256, laurel_rank=64,
+        # The real model sparsifies its first 10 layers at 0.95; llama.cpp hard-codes that, so the smoke model does too.
+        activation_sparsity_pattern=[0.95] * LAYERS,
         max_position_embeddings=2048, pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
         eos_token_id=stop_token_ids(tokenizer),
     )
