@@ -1,0 +1,34 @@
+"""Time the offline demo (`python -m titlegen_assets.demo`) from an empty artifact root, with the time per asset.
+
+    python benchmarks/demo_time.py
+
+Prints the whole wall time and each step's duration from the Dagster run's own step statistics. Goal: ≤ 3 minutes
+on a 2-core machine. Results go in RESULTS.md.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as home:
+        env = {**os.environ, "TITLEGEN_HOME": home, "DAGSTER_HOME": os.path.join(home, "dagster_home")}
+        started = time.perf_counter()
+        code = subprocess.call([sys.executable, "-m", "titlegen_assets.demo"], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wall = time.perf_counter() - started
+        os.environ["DAGSTER_HOME"] = env["DAGSTER_HOME"]
+        from dagster import DagsterInstance
+
+        with DagsterInstance.get() as instance:
+            run = instance.get_runs(limit=1)[0]
+            steps = {s.step_key: round(s.end_time - s.start_time, 2) for s in instance.get_run_step_stats(run.run_id)}
+    print(json.dumps({"exit_code": code, "wall_seconds": round(wall, 1), "steps_seconds": steps}))
+
+
+if __name__ == "__main__":
+    main()
