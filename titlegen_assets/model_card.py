@@ -12,6 +12,7 @@ LICENSE_NOTE = (
 
 def render(repo_id: str, base_model: str, dataset: str, revision: str, training: dict, scores: dict) -> str:
     """Markdown with the Hub's YAML metadata: base model, data, training config, eval metrics and baselines."""
+    training = {k: v for k, v in training.items() if k != "resolved_base_model"}  # a path on the training machine
     keys = ("rouge1", "rouge2", "rougeL", "bleu1", "title_only_rate", "length_compliance")
     rows = "\n".join(f"| {name} | " + " | ".join(f"{s[k]:.3f}" for k in keys) + " |" for name, s in scores.items())
     smoke = "smoke" in base_model
