@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 NS = 1e9
 
 
 def percentiles(values: list[float]) -> dict[str, float]:
     """p50/p95/p99 (linear interpolation, numpy's default), in the unit given."""
+    import numpy as np  # not at module level: the code location's import stays light
+
     if not values:
         return {"p50": float("nan"), "p95": float("nan"), "p99": float("nan")}
     p50, p95, p99 = np.percentile(np.asarray(values, dtype=float), [50, 95, 99])
