@@ -23,13 +23,18 @@ def demo_config(**eval_overrides) -> dict:
     return config
 
 
+def resources_for(artifact_root, hub) -> dict:
+    return {"artifacts": ArtifactStore(root=str(artifact_root)), "hub": hub,
+            "io_manager": dg.FilesystemIOManager(base_dir=str(artifact_root.parent / "io")),  # shared between runs
+            "ollama": OllamaServer(host="127.0.0.1:9")}  # the serving assets are not selected in these tests
+
+
 def run(artifact_root, hub, run_config, instance=None):
     for serving_op in ("ollama_model", "latency_report"):  # not selected here, so they take no config
         run_config["ops"].pop(serving_op, None)
     return dg.materialize(
         [*defs.assets, *defs.asset_checks], selection=THROUGH_PUBLISH, run_config=run_config,
-        resources={"artifacts": ArtifactStore(root=str(artifact_root)), "hub": hub,
-                   "ollama": OllamaServer(host="127.0.0.1:9")},  # serving assets are not selected here
+        resources=resources_for(artifact_root, hub),
         raise_on_error=False, instance=instance,
     )
 
@@ -44,6 +49,12 @@ def test_a_failing_gate_stops_hf_repo_and_says_which_metric_missed_by_how_much(a
     materialized = {event.asset_key.to_user_string() for event in result.get_asset_materialization_events()}
     assert "merged_hf_model" in materialized and "hf_repo" not in materialized
     assert not (artifact_root / "hub").exists()
+
+    again = dg.materialize([*defs.assets, *defs.asset_checks], selection=["hf_repo"], raise_on_error=False,
+                           resources=resources_for(artifact_root, HubDouble()),
+                           run_config={"ops": {"hf_repo": {"config": {"repo_id": "o/r"}}}})
+    failure = again.get_step_failure_events()[0].event_specific_data.error.to_string()
+    assert "the eval gate failed for this model (rougeL" in failure and not (artifact_root / "hub").exists()
 
 
 def test_a_passing_gate_publishes_in_one_commit_and_the_token_appears_nowhere(artifact_root, monkeypatch):

@@ -35,15 +35,16 @@ def generate_for(folder: str, backend: str, contents: list[str], config: EvalGat
     return generate_titles(model, tokenizer, contents, config.max_new_tokens, config.batch_size)
 
 
-def base_model_predictions(context, manifest: dict, contents: list[str], config: EvalGateConfig) -> list[str] | None:
-    """The base model's titles, or None (with the reason logged) when it cannot be loaded here."""
+def base_model_predictions(context, manifest: dict, contents: list[str], config: EvalGateConfig):
+    """(titles, None) from the base model, or (None, why not) when it is switched off or cannot be loaded here."""
     if not config.compare_base_model:
-        return None
+        return None, "compare_base_model is false"
     try:
-        return generate_for(manifest["base_model"], "trl", contents, config)
-    except Exception as error:  # an offline machine cannot fetch a Hub base model: the baseline is optional
-        context.log.warning(f"base-model baseline skipped: cannot load {manifest['base_model']} ({type(error).__name__})")
-        return None
+        return generate_for(manifest["base_model"], "trl", contents, config), None
+    except Exception as error:  # e.g. an offline machine without the Hub base model cached: the baseline is optional
+        reason = f"cannot load {manifest['base_model']} ({type(error).__name__}: {str(error)[:200]})"
+        context.log.warning(f"base-model baseline skipped: {reason}")
+        return None, reason
 
 
 @dg.multi_asset_check(
@@ -71,7 +72,7 @@ def eval_gate(
     context.log.info(f"eval_gate: generating {len(rows)} titles with {merged_hf_model['path']}")
     predictions = generate_for(merged_hf_model["path"], merged_hf_model["backend"], contents, config)
     systems = {"fine-tuned": predictions, "lead-1": [metrics.lead_1(c, high) for c in contents]}
-    base = base_model_predictions(context, merged_hf_model, contents, config)
+    base, base_skipped = base_model_predictions(context, merged_hf_model, contents, config)
     if base is not None:
         systems["base model"] = base
     scores = {name: metrics.score(preds, references, low, high) for name, preds in systems.items()}
@@ -80,7 +81,10 @@ def eval_gate(
     lines = [json.dumps({"content": c, "reference": r, **{name: preds[i] for name, preds in systems.items()}},
                         ensure_ascii=False) for i, (c, r) in enumerate(zip(contents, references))]
     report = atomic_write_text(artifacts.path("reports", "eval") / f"{version}.jsonl", "\n".join(lines) + "\n")
-    summary = {"scores": scores, "sample_size": len(rows), "predictions": str(report), "config": config.model_dump()}
+    misses = [f"{key} {scores['fine-tuned'][key]:.3f} < {getattr(config, field):.3f}"
+              for check, (key, field) in GATES.items() if check != LENGTH and scores["fine-tuned"][key] < getattr(config, field)]
+    summary = {"scores": scores, "sample_size": len(rows), "predictions": str(report), "config": config.model_dump(),
+               "passed": not misses, "misses": misses}
     atomic_write_text(eval_summary_path(artifacts, merged_hf_model["version"]), json.dumps(summary, indent=2))
 
     keys = ("rouge1", "rouge2", "rougeL", "bleu1", "title_only_rate", "length_compliance")
@@ -89,6 +93,7 @@ def eval_gate(
                              [(c[:40].replace("|", "｜"), r, p.replace("|", "｜")) for c, r, p in
                               zip(contents[:10], references[:10], predictions[:10])])
     shared = {"sample_size": len(rows), "baselines": dg.MetadataValue.md(table),
+              "base_model_baseline": "scored" if base is not None else f"skipped: {base_skipped}",
               "samples": dg.MetadataValue.md(samples), "predictions": dg.MetadataValue.path(str(report))}
     for check, (key, threshold_field) in GATES.items():
         value, threshold = scores["fine-tuned"][key], getattr(config, threshold_field)

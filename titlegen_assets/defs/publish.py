@@ -38,6 +38,9 @@ def hf_repo(
         raise RuntimeError(f"hf_repo: no eval results at {summary_file}; materialize merged_hf_model with its "
                            "eval_gate checks first (the gate must pass before publishing)")
     summary = json.loads(summary_file.read_text())
+    if not summary["passed"]:
+        raise RuntimeError(f"hf_repo: the eval gate failed for this model ({'; '.join(summary['misses'])}); "
+                           "not publishing. Improve the model or, deliberately, the thresholds in eval_gate's config")
     training = json.loads((artifacts.path("adapters", lora_adapter["version"]) / "training_config.json").read_text())
     version = fingerprint(merged_hf_model["version"], summary, config.model_dump(exclude={"commit_message"}))
     target = artifacts.path("hub", version)
