@@ -114,3 +114,16 @@ def test_an_import_failure_from_an_old_release_points_at_the_upgrade(tmp_path):
         with pytest.raises(Exception) as raised:
             serving.create_model(client, "m:latest", tmp_path, None, 0.1, 48, lambda _: None)
     assert "upgrade Ollama" in str(serving.explain(raised.value, server.host, "0.9.5", "m:latest"))
+
+
+@pytest.mark.parametrize(("message", "fix"), [
+    ("model requires more system memory (9.8 GiB) than is available (4.1 GiB)", "smaller quantization"),
+    ("model 'x' not found", "materialize ollama_model first"),
+])
+def test_ollama_errors_carry_host_version_and_fix(message, fix):
+    import ollama
+
+    from titlegen_assets import serving
+
+    explained = str(serving.explain(ollama.ResponseError(message, 500), "http://gpu-box:11434", "0.12.6", "x:latest"))
+    assert "OLLAMA_HOST=http://gpu-box:11434" in explained and "Ollama 0.12.6" in explained and fix in explained

@@ -54,13 +54,15 @@ def test_training_resumes_from_the_last_checkpoint_and_merges_into_a_loadable_16
         def on_save(self, args, state, control, **kwargs):
             raise KeyboardInterrupt(f"simulated interruption after step {state.global_step}")
 
-    config = TrainingConfig(**TINY)
+    config = TrainingConfig(**{**TINY, "max_steps": 6})
     work = tmp_path / "work"
     logs = []
     with pytest.raises(KeyboardInterrupt):
         train_lora(config, sample_splits, smoke_base_model, tmp_path / "first", work, logs.append, [Interrupt()])
     result = train_lora(config, sample_splits, smoke_base_model, tmp_path / "adapter", work, logs.append)
-    assert result.resumed_from == "checkpoint-2" and result.global_step == 4
+    assert result.resumed_from == "checkpoint-2" and result.global_step == 6
+    kept = sorted(p.name for p in (work / "checkpoints").glob("checkpoint-*"))
+    assert len(kept) == 2 and "checkpoint-6" in kept, kept  # the best and the last only
     assert any("resuming from" in line for line in logs)
     assert result.tokens_per_second > 0 and result.peak_memory["process_peak_rss_mb"] > 0
     for name in ("adapter_model.safetensors", "adapter_config.json", "tokenizer.json", "trainer_state.json",
