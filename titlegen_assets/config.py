@@ -1,7 +1,6 @@
 """Run config for the assets (Dagster ``Config``, i.e. pydantic): production defaults, launchpad descriptions,
 and validation messages that say what to change."""
 
-
 import re
 from typing import Literal, Optional
 

@@ -1,6 +1,5 @@
 """The code location: assets, checks, jobs, schedules, sensors and resources. Only assembles; stays light to import."""
 
-
 import os
 
 import dagster as dg

@@ -1,6 +1,5 @@
 """Every external system behind one resource: tests swap the resource, never the code inside an asset."""
 
-
 import re
 from pathlib import Path
 from typing import Optional

@@ -1,6 +1,5 @@
 """Data stage: raw_dataset (one of three sources) and cleaned_splits (cleaning rules + a seeded split)."""
 
-
 import json
 from collections import Counter
 from pathlib import Path

@@ -1,6 +1,5 @@
 """Blocking data-quality checks on cleaned_splits: a bad split never reaches training."""
 
-
 from collections.abc import Iterator
 
 import dagster as dg

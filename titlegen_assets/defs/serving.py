@@ -13,7 +13,7 @@ from titlegen_assets.plots import histograms_png, markdown_image
 from titlegen_assets.resources import ArtifactStore, OllamaServer
 
 
-def test_articles(cleaned_splits: dict) -> list[dict]:
+def held_out_articles(cleaned_splits: dict) -> list[dict]:
     import datasets
 
     return datasets.load_from_disk(cleaned_splits["path"])["test"].to_list()
@@ -37,7 +37,7 @@ def ollama_model(
     try:
         files = serving.create_model(client, config.name, model_dir, config.quantize, config.temperature,
                                      config.num_predict, context.log.info)
-        article = test_articles(cleaned_splits)[0]
+        article = held_out_articles(cleaned_splits)[0]
         answer = serving.ask(client, config.name, article["content"], config.keep_alive)
         listed = {m.model: m for m in client.list().models}
     except Exception as error:
@@ -63,7 +63,7 @@ def latency_report(
 ) -> dg.Output[dict]:
     """p50/p95/p99 latency, time to first token and tokens/s of the served model, against the spec."""
     host, version = ollama.base_url(), ollama.version()
-    contents = [row["content"] for row in test_articles(cleaned_splits)]
+    contents = [row["content"] for row in held_out_articles(cleaned_splits)]
     prompts = list(islice(cycle(contents), config.requests))
     context.log.info(f"latency_report: {config.warmup} warm-up + {len(prompts)} requests to {ollama_model['name']} "
                      f"at concurrency {config.concurrency}")
