@@ -28,6 +28,13 @@ def read_source(config: RawDatasetConfig, hub: HuggingFaceHub) -> RawSource:
     return load_hub(config.hf_dataset, revision, config.hf_split, config.input_column, config.target_column)
 
 
+def held_out_articles(cleaned_splits: dict) -> list[dict]:
+    """The test split's rows: what the eval gate, the sample generations and the latency requests use."""
+    import datasets
+
+    return datasets.load_from_disk(cleaned_splits["path"])["test"].to_list()
+
+
 def markdown_table(header: tuple[str, ...], rows: list[tuple]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]

@@ -7,7 +7,7 @@ import dagster as dg
 
 from titlegen_assets.artifacts import atomic_write_text
 from titlegen_assets.config import EvalGateConfig
-from titlegen_assets.defs.data import markdown_table
+from titlegen_assets.defs.data import held_out_articles, markdown_table
 from titlegen_assets.defs.publish import eval_summary_path
 from titlegen_assets.fingerprint import fingerprint
 from titlegen_assets.resources import ArtifactStore
@@ -61,12 +61,9 @@ def eval_gate(
     merged_hf_model: dict, cleaned_splits: dict,
 ) -> Iterator[dg.AssetCheckResult]:
     """Generate once for the test split, score the fine-tune, Lead-1 and the base model, and gate on the fine-tune."""
-    import datasets
-
     from titlegen_assets import metrics
 
-    test = datasets.load_from_disk(cleaned_splits["path"])["test"]
-    rows = test.to_list()[: config.max_samples]
+    rows = held_out_articles(cleaned_splits)[: config.max_samples]
     contents, references = [r["content"] for r in rows], [r["title"] for r in rows]
     low, high = config.title_min_chars, config.title_max_chars
     context.log.info(f"eval_gate: generating {len(rows)} titles with {merged_hf_model['path']}")

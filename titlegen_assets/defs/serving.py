@@ -8,15 +8,10 @@ import dagster as dg
 from titlegen_assets import latency, modelfile, serving
 from titlegen_assets.artifacts import atomic_write_text
 from titlegen_assets.config import LatencyConfig, OllamaModelConfig
+from titlegen_assets.defs.data import held_out_articles
 from titlegen_assets.fingerprint import fingerprint
 from titlegen_assets.plots import histograms_png, markdown_image
 from titlegen_assets.resources import ArtifactStore, OllamaServer
-
-
-def held_out_articles(cleaned_splits: dict) -> list[dict]:
-    import datasets
-
-    return datasets.load_from_disk(cleaned_splits["path"])["test"].to_list()
 
 
 @dg.asset(group_name="serve", kinds={"ollama"}, deps=["hf_repo"])

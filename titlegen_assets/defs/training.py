@@ -9,6 +9,7 @@ from pydantic import Field
 
 from titlegen_assets.artifacts import atomic_folder
 from titlegen_assets.config import TrainingConfig
+from titlegen_assets.defs.data import held_out_articles
 from titlegen_assets.fingerprint import fingerprint
 from titlegen_assets.gpu import GPU_ASSET_TAGS, GPU_OP_TAGS, GPU_POOL
 from titlegen_assets.plots import markdown_image
@@ -74,8 +75,6 @@ def merged_hf_model(
     lora_adapter: dict, cleaned_splits: dict,
 ) -> dg.Output[dict]:
     """The adapter merged into a 16-bit Hugging Face folder under ``merged/<version>/``, reloaded and tried once."""
-    import datasets
-
     from titlegen_assets.generation import generate_titles
     from titlegen_assets.gguf_export import copy_sentencepiece_model
     from titlegen_assets.training.merge import load_for_generation, merge_adapter
@@ -89,7 +88,7 @@ def merged_hf_model(
             merge_adapter(Path(lora_adapter["path"]), lora_adapter["base_model"], lora_adapter["backend"], staging)
             copy_sentencepiece_model(lora_adapter["base_model"], staging)
     model, tokenizer = load_for_generation(str(target), lora_adapter["backend"])
-    article = datasets.load_from_disk(cleaned_splits["path"])["test"][0]
+    article = held_out_articles(cleaned_splits)[0]
     [sample] = generate_titles(model, tokenizer, [article["content"]], config.sample_max_new_tokens)
     context.log.info(f"merged_hf_model sample title: {sample!r} (reference {article['title']!r})")
     saved_config = json.loads((target / "config.json").read_text())
