@@ -24,9 +24,12 @@ def atomic_folder(target: Path) -> Iterator[Path]:
     """Yield a temporary sibling of ``target``; rename it to ``target`` only if the block succeeds.
 
     If ``target`` already exists (same version produced before), the new copy is discarded and the existing one
-    kept, so a re-materialization never overwrites what an earlier run produced.
+    kept, so a re-materialization never overwrites what an earlier run produced. Staging folders that a killed
+    run left for the same target are removed first: they can only be half-written.
     """
     target.parent.mkdir(parents=True, exist_ok=True)
+    for leftover in target.parent.glob(f".tmp-{target.name}-*"):
+        shutil.rmtree(leftover, ignore_errors=True)
     staging = target.parent / f".tmp-{target.name}-{uuid.uuid4().hex[:8]}"
     staging.mkdir()
     try:

@@ -8,6 +8,9 @@ import dagster as dg
 from pydantic import Field, model_validator
 
 from titlegen_assets.cleaning import CleaningRules
+from titlegen_assets.prompts import TITLE_MAX_NEW_TOKENS
+
+_RULES = CleaningRules()  # the cleaning rules' own defaults are the config's defaults
 
 
 class RawDatasetConfig(dg.Config):
@@ -42,8 +45,10 @@ class RawDatasetConfig(dg.Config):
 class CleanedSplitsConfig(dg.Config):
     """Cleaning rules and the split; all of it is part of the splits' data version."""
 
-    title_min_chars: int = Field(default=8, ge=1, description="Titles shorter than this (characters) are dropped.")
-    title_max_chars: int = Field(default=30, description="Titles longer than this (characters) are dropped.")
+    title_min_chars: int = Field(default=_RULES.title_min_chars, ge=1,
+                                 description="Titles shorter than this (characters) are dropped; the eval gate's "
+                                 "length compliance uses the same bounds.")
+    title_max_chars: int = Field(default=_RULES.title_max_chars, description="Titles longer than this (characters) are dropped.")
     content_max_chars: int = Field(
         default=1200, ge=50,
         description="Content budget in characters, so the prompt fits the training sequence length (2048 tokens). "
@@ -144,6 +149,12 @@ class TrainingConfig(dg.Config):
         return self
 
 
+class MergeConfig(dg.Config):
+    """The merged model's one sample generation, a quick look that the reloaded folder works."""
+
+    sample_max_new_tokens: int = Field(default=TITLE_MAX_NEW_TOKENS, gt=0, description="Cap for the sample title.")
+
+
 class EvalGateConfig(dg.Config):
     """The eval gate on merged_hf_model. Thresholds default to the spec; a miss blocks publishing and serving."""
 
@@ -153,9 +164,7 @@ class EvalGateConfig(dg.Config):
     length_compliance_min: float = Field(
         default=0.90, ge=0, le=1, description="Share of predictions within the length bounds (a warning, not blocking)."
     )
-    title_min_chars: int = Field(default=8, ge=1, description="Shortest acceptable title, in characters.")
-    title_max_chars: int = Field(default=30, ge=1, description="Longest acceptable title, in characters.")
-    max_new_tokens: int = Field(default=48, gt=0, description="Generation cap per title.")
+    max_new_tokens: int = Field(default=TITLE_MAX_NEW_TOKENS, gt=0, description="Generation cap per title.")
     batch_size: int = Field(default=8, gt=0, description="Articles generated per batch.")
     max_samples: Optional[int] = Field(default=None, gt=0, description="Evaluate only the first N test rows (None: all).")
     compare_base_model: bool = Field(
@@ -192,7 +201,7 @@ class OllamaModelConfig(dg.Config):
         default="q4_K_M", description="Quantization applied by `ollama create` (q4_K_M, q8_0); null keeps 16-bit."
     )
     temperature: float = Field(default=0.1, ge=0, le=2, description="Sampling temperature; titles want near-greedy.")
-    num_predict: int = Field(default=48, gt=0, description="Cap on generated tokens: a title is short.")
+    num_predict: int = Field(default=TITLE_MAX_NEW_TOKENS, gt=0, description="Cap on generated tokens: a title is short.")
     keep_alive: str = Field(default="30m", description="How long Ollama keeps the model loaded after a request.")
 
     @property
@@ -206,6 +215,5 @@ class LatencyConfig(dg.Config):
     requests: int = Field(default=100, gt=0, description="Measured requests, built from test-split articles.")
     concurrency: int = Field(default=2, gt=0, description="Requests in flight at once (match OLLAMA_NUM_PARALLEL).")
     warmup: int = Field(default=3, ge=0, description="Requests sent first and not counted (model load).")
-    keep_alive: str = Field(default="30m", description="keep_alive sent with every request.")
     p50_max_ms: float = Field(default=500, gt=0, description="Spec: median client latency, milliseconds.")
     p95_max_ms: float = Field(default=1000, gt=0, description="Spec: 95th percentile client latency, milliseconds.")

@@ -18,8 +18,8 @@ from titlegen_assets.defs.eval_gate import eval_gate
 from titlegen_assets.defs.publish import hf_repo
 from titlegen_assets.defs.serving import latency_report, latency_spec, ollama_model
 from titlegen_assets.defs.training import lora_adapter, merged_hf_model
+from titlegen_assets.io_manager import ManifestIOManager
 from titlegen_assets.resources import ArtifactStore, HuggingFaceHub, OllamaServer
-
 
 
 def _executor():
@@ -40,6 +40,8 @@ defs = dg.Definitions(
     executor=_executor(),
     resources={
         "artifacts": ArtifactStore(),
+        # step outputs on the artifact root, so a later run in another process, container or pod can load them
+        "io_manager": ManifestIOManager(artifacts=ArtifactStore()),
         "ollama": OllamaServer(),
         "hub": HuggingFaceHub(),  # reads HF_TOKEN / HF_ENDPOINT when it is used, so no secret lands in a snapshot
     },

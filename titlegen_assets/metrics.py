@@ -64,6 +64,10 @@ def within_length(text: str, low: int, high: int) -> bool:
     return low <= len(text.strip()) <= high
 
 
+#: What ``score`` returns, in the order tables show it.
+METRIC_KEYS = ("rouge1", "rouge2", "rougeL", "bleu1", "title_only_rate", "length_compliance")
+
+
 def score(predictions: list[str], references: list[str], low: int, high: int) -> dict[str, float]:
     """Every gate metric for one system's predictions."""
     n = len(predictions) or 1

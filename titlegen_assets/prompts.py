@@ -12,6 +12,9 @@ from __future__ import annotations
 
 INSTRUCTION = "你是新聞編輯。請為下面這篇新聞寫一個繁體中文標題，只輸出標題本身，不要解釋。"
 
+#: Generation cap for one title, in tokens: the eval gate, the merged model's sample and Ollama's num_predict.
+TITLE_MAX_NEW_TOKENS = 48
+
 #: Stop sequence of a Gemma turn; also the last token that carries training loss.
 END_OF_TURN = "<end_of_turn>"
 

@@ -55,9 +55,10 @@ class OllamaServer(dg.ConfigurableResource):
             return response.json()["version"]
         except (httpx.HTTPError, KeyError, ValueError) as error:
             raise OllamaUnavailable(
-                f"no Ollama server answers at OLLAMA_HOST={self.base_url()} ({type(error).__name__}); start one with "
-                "`ollama serve` (or `docker compose -f docker/compose.yaml up -d ollama`), or point OLLAMA_HOST at it"
-            ) from None
+                f"no Ollama server answers at OLLAMA_HOST={self.base_url()} ({type(error).__name__}: {error}); start "
+                "one with `ollama serve` (or `docker compose -f docker/compose.yaml up -d ollama`), or point "
+                "OLLAMA_HOST at it"
+            ) from error
 
 
 class OllamaUnavailable(RuntimeError):
@@ -80,6 +81,12 @@ class HuggingFaceHub(dg.ConfigurableResource):
 
         return HfApi(endpoint=self.endpoint, token=self._token())
 
+    def endpoint_url(self) -> str:
+        """The Hub address requests go to: this resource's endpoint, else HF_ENDPOINT, else huggingface.co."""
+        from huggingface_hub import constants
+
+        return self.endpoint or constants.ENDPOINT
+
     def dataset_commit(self, dataset_id: str, revision: str) -> str:
         """The commit sha a dataset branch or tag points at now (a sha is returned as is, without a request)."""
         if _COMMIT.match(revision):
@@ -97,7 +104,10 @@ class HuggingFaceHub(dg.ConfigurableResource):
             commit = api.upload_folder(repo_id=repo_id, repo_type="model", folder_path=str(folder),
                                        commit_message=commit_message)
         except Exception as error:
-            raise HubPublishError(explain_hub_error(error, repo_id, self._token())) from None
+            token = self._token()
+            # the cause stays attached unless its own text carries the token (the message hides it either way)
+            cause = None if token and _chain_mentions(error, token) else error
+            raise HubPublishError(explain_hub_error(error, repo_id, token, self.endpoint_url())) from cause
         return {"commit_url": commit.commit_url, "commit_sha": commit.oid, "repo_url": str(commit.repo_url)}
 
 
@@ -105,7 +115,7 @@ class HubPublishError(RuntimeError):
     """Publishing failed; the message names the cause and the fix, and never contains the token."""
 
 
-def explain_hub_error(error: Exception, repo_id: str, token: str | None) -> str:
+def explain_hub_error(error: Exception, repo_id: str, token: str | None, endpoint: str) -> str:
     """Turn a huggingface_hub/requests failure into what happened and what to do."""
     status = getattr(getattr(error, "response", None), "status_code", None)
     if status == 401:
@@ -115,9 +125,31 @@ def explain_hub_error(error: Exception, repo_id: str, token: str | None) -> str:
                   "access to the organisation named in HF_ORG")
     elif status == 404:
         advice = f"{repo_id} or its organisation was not found: check HF_ORG / HF_REPO (or publish.repo_id)"
-    elif type(error).__name__ in ("OfflineModeIsEnabled", "ConnectionError", "ConnectTimeout", "ReadTimeout"):
-        advice = "the Hub cannot be reached: check the network (or HF_ENDPOINT), and that HF_HUB_OFFLINE is not set"
+    elif type(error).__name__ == "OfflineModeIsEnabled":
+        advice = "HF_HUB_OFFLINE is set, so nothing may reach the Hub: unset it to publish"
+    elif status is None and _is_network_error(error):
+        advice = (f"the Hub at {endpoint} cannot be reached: check the network or proxy, HF_ENDPOINT (for a mirror "
+                  "or a private Hub), and that HF_HUB_OFFLINE is not set")
     else:
-        advice = "see the cause above; retry, or unset HF_TOKEN to write a local folder target instead"
-    message = f"hf_repo: publishing to {repo_id} failed ({type(error).__name__}" + (f", HTTP {status}" if status else "") + f"): {advice}"
+        advice = "retry, or unset HF_TOKEN to write a local folder target instead"
+    kind = type(error).__name__ + (f", HTTP {status}" if status else "")
+    message = f"hf_repo: publishing to {repo_id} at {endpoint} failed ({kind}: {str(error)[:300]}): {advice}"
     return message.replace(token, "***") if token else message
+
+
+def _is_network_error(error: BaseException) -> bool:
+    """A connection, DNS or timeout failure anywhere in the exception chain (httpx or requests)."""
+    names = ("ConnectError", "ConnectionError", "ConnectTimeout", "ReadTimeout", "TimeoutException", "NetworkError")
+    while error is not None:
+        if type(error).__name__ in names:
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
+def _chain_mentions(error: BaseException, text: str) -> bool:
+    while error is not None:
+        if text in str(error) or any(text in str(arg) for arg in error.args):
+            return True
+        error = error.__cause__ or error.__context__
+    return False

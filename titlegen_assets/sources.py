@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from titlegen_assets.fingerprint import file_sha256, fingerprint
+from titlegen_assets.fingerprint import file_sha256, fingerprint, folder_sha256
 
 SAMPLE_FILE = "zh_tw_news_sample.jsonl"
 #: The instruction/input/output layout of TAIDE-style training files: ``input`` is the article, ``output`` the title.
@@ -126,3 +126,16 @@ def load_hub(dataset_id: str, revision: str, split: str, input_column: str, targ
     rows = dataset.to_list()
     mapped, layout = map_columns(rows, f"{dataset_id}@{revision}", input_column, target_column)
     return RawSource(mapped, "hub", dataset_id, revision, list(dataset.column_names), layout)
+
+
+def read_source(source: str, hf_dataset: str, hf_revision: str, hf_split: str, path: str | None,
+                input_column: str, target_column: str, resolve_commit) -> RawSource:
+    """The configured source: the bundled sample, a local file, or a Hub dataset (``resolve_commit`` turns its
+    branch into a commit). A local folder holding a copy of a Hub dataset is versioned by its content."""
+    if source == "sample":
+        return load_file(sample_path(), input_column, target_column, kind="sample")
+    if source == "file":
+        return load_file(Path(path).expanduser(), input_column, target_column)
+    local_copy = Path(hf_dataset).expanduser()
+    revision = f"sha256:{folder_sha256(local_copy)}" if local_copy.is_dir() else resolve_commit(hf_dataset, hf_revision)
+    return load_hub(hf_dataset, revision, hf_split, input_column, target_column)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 
 SPLITS = ("train", "validation", "test")
+#: The columns a saved split keeps: the article, its reference title, and the source row for error messages.
+SPLIT_COLUMNS = ("content", "title", "source_row")
 
 
 def _rank(seed: int, key: str) -> str:
@@ -39,3 +41,10 @@ def leaked_rows(splits: dict[str, list[dict]]) -> list[tuple[str, str, str]]:
                 if first != name:
                     leaks.append((field, first, name))
     return leaks
+
+
+def held_out_articles(splits_path: str) -> list[dict]:
+    """The test split's rows: what the eval gate, the sample generations and the latency requests use."""
+    import datasets
+
+    return datasets.load_from_disk(splits_path)["test"].to_list()

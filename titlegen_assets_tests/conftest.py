@@ -1,11 +1,10 @@
-"""Shared fixtures: an artifact root per test, the definitions' resources pointed at it."""
+"""Shared fixtures: an artifact root (TITLEGEN_HOME) per test, the definitions' resources pointed at it."""
 
 import os
 from pathlib import Path
 
 import pytest
 
-from titlegen_assets.resources import ArtifactStore, HuggingFaceHub
 
 # Tests never reach a hub: anything that tries fails at once instead of retrying for half a minute.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -53,12 +52,17 @@ def sample_splits(tmp_path_factory) -> str:
 
 
 @pytest.fixture
-def artifact_root(tmp_path) -> Path:
+def artifact_root(tmp_path, monkeypatch) -> Path:
+    """A fresh TITLEGEN_HOME: the production resources (artifact store and IO manager) write there."""
     root = tmp_path / "artifacts"
     root.mkdir()
+    monkeypatch.setenv("TITLEGEN_HOME", str(root))
     return root
 
 
 @pytest.fixture
 def resources(artifact_root) -> dict:
-    return {"artifacts": ArtifactStore(root=str(artifact_root)), "hub": HuggingFaceHub()}
+    """The production Definitions' resources, pointed at this test's TITLEGEN_HOME."""
+    from titlegen_assets.definitions import defs
+
+    return dict(defs.resources)

@@ -52,12 +52,25 @@ def test_sensor_launches_once_per_new_hub_commit_with_the_revision_pinned(monkey
     assert isinstance(again, dg.SkipReason) and "unchanged" in again.skip_message
 
 
-def test_sensor_skips_with_a_reason_when_the_hub_is_unreachable(monkeypatch):
+def test_sensor_skips_with_the_errors_message_when_the_hub_is_unreachable(monkeypatch):
     monkeypatch.delenv("TITLEGEN_WATCH_FILE", raising=False)
     API_DOUBLE["api"] = api = hf_api_double("titlegen-test/unused")
     api.dataset_info.side_effect = requests.ConnectionError("no route to host")
     result = data_change_sensor(dg.build_sensor_context(resources={"hub": HubDouble()}))
-    assert isinstance(result, dg.SkipReason) and "ConnectionError" in result.skip_message
+    assert isinstance(result, dg.SkipReason) and "ConnectionError: no route to host" in result.skip_message
+
+
+def test_the_hub_unreachable_names_the_endpoint_tried_and_keeps_the_cause(monkeypatch, tmp_path):
+    """The real HfApi against a closed loopback port: what a user behind a broken proxy or a down mirror sees."""
+    from titlegen_assets.resources import HubPublishError, HuggingFaceHub
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(HubPublishError) as raised:
+        HuggingFaceHub(token="hf_unusedTOKEN", endpoint="http://127.0.0.1:9").publish(tmp_path, "o/r", True, "m")
+    message = str(raised.value)
+    assert "at http://127.0.0.1:9" in message and "HF_ENDPOINT" in message and "HF_HUB_OFFLINE" in message
+    assert raised.value.__cause__ is not None and "hf_unusedTOKEN" not in message
 
 
 def test_sensor_watches_a_local_file_by_content_hash(monkeypatch, tmp_path):

@@ -1,78 +1,91 @@
-"""The graph from raw data through the eval gate and hf_repo, on the sample with the smoke model."""
-
-import copy
-from importlib import resources as pkg_resources
+"""The graph from raw data through the eval gate to hf_repo and ollama_model, on the sample with the smoke model,
+across separate runs that share one Dagster instance: the gate's decision is Dagster's record of the checks."""
 
 import dagster as dg
 import pytest
-import yaml
+from huggingface_hub import ModelCard
 
-from titlegen_assets.definitions import defs
-from titlegen_assets.resources import ArtifactStore, OllamaServer
+from titlegen_assets.resources import OllamaServer
 from titlegen_assets_tests.doubles.hub_double import API_DOUBLE, HubDouble, hf_api_double
+from titlegen_assets_tests.doubles.ollama_server import OllamaDouble
+from titlegen_assets_tests.support import demo_config, materialize
 
 FAKE_TOKEN = "hf_FAKEtokenTITLEGENtest0123456789secret"
-THROUGH_PUBLISH = ["raw_dataset", "cleaned_splits", "lora_adapter", "merged_hf_model", "hf_repo"]
+THROUGH_MERGE = ["raw_dataset", "cleaned_splits", "lora_adapter", "merged_hf_model"]
+THROUGH_PUBLISH = [*THROUGH_MERGE, "hf_repo"]
 
 
-def demo_config(**eval_overrides) -> dict:
-    config = yaml.safe_load((pkg_resources.files("titlegen_assets") / "configs" / "demo.yaml").read_text())
-    config = copy.deepcopy(config)
-    config["ops"]["lora_adapter"]["config"]["max_steps"] = 4
-    config["ops"]["eval_gate"]["config"].update(eval_overrides)
-    return config
+def step_error(result, step: str) -> str:
+    return next(e for e in result.get_step_failure_events() if e.step_key == step).event_specific_data.error.to_string()
 
 
-def resources_for(artifact_root, hub) -> dict:
-    return {"artifacts": ArtifactStore(root=str(artifact_root)), "hub": hub,
-            "io_manager": dg.FilesystemIOManager(base_dir=str(artifact_root.parent / "io")),  # shared between runs
-            "ollama": OllamaServer(host="127.0.0.1:9")}  # the serving assets are not selected in these tests
-
-
-def run(artifact_root, hub, run_config, instance=None):
-    for serving_op in ("ollama_model", "latency_report"):  # not selected here, so they take no config
-        run_config["ops"].pop(serving_op, None)
-    return dg.materialize(
-        [*defs.assets, *defs.asset_checks], selection=THROUGH_PUBLISH, run_config=run_config,
-        resources=resources_for(artifact_root, hub),
-        raise_on_error=False, instance=instance,
-    )
-
-
-def test_a_failing_gate_stops_hf_repo_and_says_which_metric_missed_by_how_much(artifact_root):
-    result = run(artifact_root, HubDouble(), demo_config(rouge_l_min=0.99))
+def test_a_failing_gate_stops_hf_repo_and_ollama_model_in_that_run_and_in_later_runs(artifact_root):
+    instance = dg.DagsterInstance.ephemeral()
+    result = materialize(THROUGH_PUBLISH, demo_config(rouge_l_min=0.99), instance, hub=HubDouble())
     rouge_l = next(e for e in result.get_asset_check_evaluations() if e.check_name == "rouge_l")
     assert not rouge_l.passed
     assert rouge_l.metadata["threshold"].value == 0.99 and rouge_l.metadata["missed_by"].value > 0.5
-    assert "missed by" in rouge_l.description
     assert "| lead-1 |" in rouge_l.metadata["baselines"].value and "| base model |" in rouge_l.metadata["baselines"].value
     materialized = {event.asset_key.to_user_string() for event in result.get_asset_materialization_events()}
     assert "merged_hf_model" in materialized and "hf_repo" not in materialized
+
+    with OllamaDouble() as server:
+        for asset, resources in (("hf_repo", {"hub": HubDouble()}),
+                                 ("ollama_model", {"ollama": OllamaServer(host=server.host)})):
+            again = materialize([asset], demo_config(), instance, **resources)
+            error = step_error(again, asset)
+            assert f"{asset}: refusing merged_hf_model" in error and "rouge_l failed: rougeL" in error
+            assert "missed by" in error
+        assert server.blobs == {} and server.models == {}, "a refused model must not reach Ollama"
     assert not (artifact_root / "hub").exists()
 
-    again = dg.materialize([*defs.assets, *defs.asset_checks], selection=["hf_repo"], raise_on_error=False,
-                           resources=resources_for(artifact_root, HubDouble()),
-                           run_config={"ops": {"hf_repo": {"config": {"repo_id": "o/r"}}}})
-    failure = again.get_step_failure_events()[0].event_specific_data.error.to_string()
-    assert "the eval gate failed for this model (rougeL" in failure and not (artifact_root / "hub").exists()
+
+def test_a_gate_that_never_ran_is_refused_with_what_to_run(artifact_root):
+    instance = dg.DagsterInstance.ephemeral()
+    assert materialize(THROUGH_MERGE, demo_config(), instance, checks=False).success
+    refused = materialize(["hf_repo"], demo_config(), instance, hub=HubDouble())
+    error = step_error(refused, "hf_repo")
+    assert "rouge_l never ran on this materialization" in error
+    assert "dagster asset materialize --select merged_hf_model" in error
 
 
-def test_a_passing_gate_publishes_in_one_commit_and_the_token_appears_nowhere(artifact_root, monkeypatch):
+def test_a_passing_gate_lets_ollama_model_serve_in_a_later_run(artifact_root):
+    instance = dg.DagsterInstance.ephemeral()
+    assert materialize(THROUGH_MERGE, demo_config(), instance).success
+    with OllamaDouble() as server:
+        served = materialize(["ollama_model"], demo_config(), instance, ollama=OllamaServer(host=server.host))
+        assert served.success
+        assert "titlegen-gemma3n-zh-tw:latest" in server.models
+
+
+def test_a_passing_gate_publishes_in_one_commit_with_a_card_that_carries_the_lineage(artifact_root, monkeypatch):
     monkeypatch.setenv("HF_TOKEN", FAKE_TOKEN)
     config = demo_config()
     config["ops"]["hf_repo"] = {"config": {"repo_id": "titlegen-test/headlines"}}
     API_DOUBLE["api"] = api = hf_api_double("titlegen-test/headlines")
     instance = dg.DagsterInstance.ephemeral()
-    result = run(artifact_root, HubDouble(), config, instance)
+    result = materialize(THROUGH_PUBLISH, config, instance, hub=HubDouble())
     assert result.success
     api.create_repo.assert_called_once_with("titlegen-test/headlines", repo_type="model", private=True, exist_ok=True)
     assert api.upload_folder.call_count == 1
     folder = api.upload_folder.call_args.kwargs["folder_path"]
-    card = (artifact_root / "hub").joinpath(*folder.split("/hub/")[1:], "README.md").read_text()
-    assert card.startswith("---\nlicense: gemma\n") and "rougeL" in card and "smoke model" in card
+
+    card = ModelCard.load(f"{folder}/README.md")
+    raw = result.asset_materializations_for_node("raw_dataset")[0].metadata
+    assert card.data.base_model == "titlegen/smoke-gemma3n-tiny" and card.data.license == "gemma"
+    assert card.data.language == ["zh"]
+    assert card.data.titlegen_data_source == {"kind": "sample", "location": "zh_tw_news_sample.jsonl",
+                                              "revision": raw["revision"].value}
+    rouge_l = next(e for e in result.get_asset_check_evaluations() if e.check_name == "rouge_l")
+    scored = {r.metric_type: r.metric_value for r in card.data.eval_results}
+    assert scored["rougeL"] == round(rouge_l.metadata["score"].value, 4)
+    assert card.data.titlegen_gate_thresholds == {"rougeL": 0.0, "bleu1": 0.0, "title_only_rate": 0.0}
+    assert "| lead-1 |" in card.text and "| base model |" in card.text and '"max_steps": 4' in card.text
+    assert "titles of 8–30 characters" in card.text
+
     meta = result.asset_materializations_for_node("hf_repo")[0].metadata
     assert meta["commit_sha"].value == "0123456789abcdef0123456789abcdef01234567"
-
+    assert meta["path"].value == folder
     logs = [repr(entry) for entry in instance.all_logs(result.run_id)]
     assert logs and not any(FAKE_TOKEN in line for line in logs)
     for path in artifact_root.rglob("*"):
@@ -83,7 +96,7 @@ def test_a_passing_gate_publishes_in_one_commit_and_the_token_appears_nowhere(ar
 def test_without_a_token_hf_repo_writes_the_local_folder_it_would_upload(artifact_root, monkeypatch):
     monkeypatch.delenv("HF_TOKEN", raising=False)
     API_DOUBLE["api"] = api = hf_api_double("x/y")
-    result = run(artifact_root, HubDouble(), demo_config())
+    result = materialize(THROUGH_PUBLISH, demo_config(), dg.DagsterInstance.ephemeral(), hub=HubDouble())
     assert result.success
     meta = result.asset_materializations_for_node("hf_repo")[0].metadata
     assert meta["target_kind"].value.startswith("local folder")

@@ -35,7 +35,9 @@ def data_change_sensor(context: dg.SensorEvaluationContext, hub: HuggingFaceHub)
     try:
         revision = retraining.current_revision(source, hub)
     except Exception as error:  # the Hub or the file being unreachable is a reason to wait, not to crash
-        return dg.SkipReason(f"cannot read {source['location']}: {type(error).__name__}; will try again")
+        context.log.warning(f"data_change_sensor: cannot read {source['location']}: {type(error).__name__}: {error}")
+        return dg.SkipReason(f"cannot read {source['location']} ({type(error).__name__}: {str(error)[:300]}); "
+                             "will try again at the next tick")
     if context.cursor == revision:
         return dg.SkipReason(f"{source['location']} unchanged at {revision}")
     context.update_cursor(revision)

@@ -8,37 +8,14 @@ import dagster as dg
 
 from titlegen_assets.artifacts import atomic_folder
 from titlegen_assets.cleaning import clean_rows
+from titlegen_assets.code_version import DATA_CODE
 from titlegen_assets.config import CleanedSplitsConfig, RawDatasetConfig
 from titlegen_assets.fingerprint import fingerprint
 from titlegen_assets.plots import histograms_png, markdown_image
 from titlegen_assets.resources import ArtifactStore, HuggingFaceHub
-from titlegen_assets.sources import RawSource, load_file, load_hub, sample_path
-from titlegen_assets.splitting import SPLITS, split_rows
-
-SPLIT_COLUMNS = ("content", "title", "source_row")
-
-
-def read_source(config: RawDatasetConfig, hub: HuggingFaceHub) -> RawSource:
-    if config.source == "sample":
-        return load_file(sample_path(), config.input_column, config.target_column, kind="sample")
-    if config.source == "file":
-        return load_file(Path(config.path).expanduser(), config.input_column, config.target_column)
-    local_copy = Path(config.hf_dataset).expanduser()
-    revision = "local" if local_copy.is_dir() else hub.dataset_commit(config.hf_dataset, config.hf_revision)
-    return load_hub(config.hf_dataset, revision, config.hf_split, config.input_column, config.target_column)
-
-
-def held_out_articles(cleaned_splits: dict) -> list[dict]:
-    """The test split's rows: what the eval gate, the sample generations and the latency requests use."""
-    import datasets
-
-    return datasets.load_from_disk(cleaned_splits["path"])["test"].to_list()
-
-
-def markdown_table(header: tuple[str, ...], rows: list[tuple]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
-    return "\n".join(lines)
+from titlegen_assets.markdown import markdown_table
+from titlegen_assets.sources import read_source
+from titlegen_assets.splitting import SPLIT_COLUMNS, SPLITS, split_rows
 
 
 @dg.asset(group_name="data", kinds={"huggingface", "python"})
@@ -48,7 +25,8 @@ def raw_dataset(
     """The articles as read from the source, saved with ``datasets.save_to_disk`` under ``raw/<version>/``."""
     import datasets
 
-    source = read_source(config, hub)
+    source = read_source(config.source, config.hf_dataset, config.hf_revision, config.hf_split, config.path,
+                         config.input_column, config.target_column, hub.dataset_commit)
     target = artifacts.path("raw", source.version)
     if target.exists():
         context.log.info(f"raw_dataset {source.version} already at {target}; nothing to write")
@@ -56,7 +34,8 @@ def raw_dataset(
         with atomic_folder(target) as staging:
             datasets.Dataset.from_list(source.rows).save_to_disk(str(staging))
     context.log.info(f"raw_dataset: {len(source.rows)} rows from {source.kind} {source.location}")
-    manifest = {"path": str(target), "version": source.version, "rows": len(source.rows)}
+    manifest = {"path": str(target), "version": source.version, "rows": len(source.rows),
+                "source": {"kind": source.kind, "location": source.location, "revision": source.revision}}
     return dg.Output(
         manifest,
         data_version=dg.DataVersion(source.version),
@@ -72,14 +51,14 @@ def raw_dataset(
     )
 
 
-@dg.asset(group_name="data", kinds={"python"})
+@dg.asset(group_name="data", kinds={"python"}, code_version=DATA_CODE)
 def cleaned_splits(
     context: dg.AssetExecutionContext, config: CleanedSplitsConfig, artifacts: ArtifactStore, raw_dataset: dict
 ) -> dg.Output[dict]:
-    """Cleaned articles in train/validation/test under ``splits/<version>/``; version = fingerprint(raw, config)."""
+    """Cleaned articles in train/validation/test under ``splits/<version>/``; version = fingerprint(raw, config, code)."""
     import datasets
 
-    version = fingerprint(raw_dataset["version"], config.model_dump())
+    version = fingerprint(raw_dataset["version"], config.model_dump(), DATA_CODE)
     target = artifacts.path("splits", version)
     rows = datasets.load_from_disk(raw_dataset["path"]).to_list()
     report = clean_rows(rows, config.rules())
@@ -103,7 +82,8 @@ def cleaned_splits(
                 {"rules": config.model_dump(), "dropped": dict(report.dropped), "sizes": sizes,
                  "shortened_to_lead_n": report.shortened_to_lead_n}, ensure_ascii=False, indent=2))
     drops = Counter(report.dropped)
-    manifest = {"path": str(target), "version": version, "sizes": sizes, "rules": config.model_dump()}
+    manifest = {"path": str(target), "version": version, "sizes": sizes, "rules": config.model_dump(),
+                "source": raw_dataset["source"]}
     return dg.Output(
         manifest,
         data_version=dg.DataVersion(version),

@@ -6,9 +6,10 @@ from collections.abc import Iterator
 import dagster as dg
 
 from titlegen_assets.artifacts import atomic_write_text
+from titlegen_assets.code_version import EVAL_CODE
 from titlegen_assets.config import EvalGateConfig
-from titlegen_assets.defs.data import held_out_articles, markdown_table
-from titlegen_assets.defs.publish import eval_summary_path
+from titlegen_assets.markdown import markdown_table
+from titlegen_assets.splitting import held_out_articles
 from titlegen_assets.fingerprint import fingerprint
 from titlegen_assets.resources import ArtifactStore
 
@@ -61,35 +62,34 @@ def eval_gate(
     merged_hf_model: dict, cleaned_splits: dict,
 ) -> Iterator[dg.AssetCheckResult]:
     """Generate once for the test split, score the fine-tune, Lead-1 and the base model, and gate on the fine-tune."""
-    from titlegen_assets import metrics
+    import evaluate
 
-    rows = held_out_articles(cleaned_splits)[: config.max_samples]
+    from titlegen_assets import metrics
+    from titlegen_assets.evaluate_metrics import ZH_HEADLINE
+
+    rows = held_out_articles(cleaned_splits["path"])[: config.max_samples]
     contents, references = [r["content"] for r in rows], [r["title"] for r in rows]
-    low, high = config.title_min_chars, config.title_max_chars
+    low, high = cleaned_splits["rules"]["title_min_chars"], cleaned_splits["rules"]["title_max_chars"]
     context.log.info(f"eval_gate: generating {len(rows)} titles with {merged_hf_model['path']}")
     predictions = generate_for(merged_hf_model["path"], merged_hf_model["backend"], contents, config)
     systems = {"fine-tuned": predictions, "lead-1": [metrics.lead_1(c, high) for c in contents]}
     base, base_skipped = base_model_predictions(context, merged_hf_model, contents, config)
     if base is not None:
         systems["base model"] = base
-    scores = {name: metrics.score(preds, references, low, high) for name, preds in systems.items()}
+    metric = evaluate.load(ZH_HEADLINE)  # the shipped module: loads offline, same scores a user's Trainer gets
+    scores = {name: metric.compute(predictions=preds, references=references, title_min_chars=low, title_max_chars=high)
+              for name, preds in systems.items()}
 
-    version = fingerprint(merged_hf_model["version"], cleaned_splits["version"], config.model_dump())
+    version = fingerprint(merged_hf_model["version"], cleaned_splits["version"], config.model_dump(), EVAL_CODE)
     lines = [json.dumps({"content": c, "reference": r, **{name: preds[i] for name, preds in systems.items()}},
                         ensure_ascii=False) for i, (c, r) in enumerate(zip(contents, references))]
     report = atomic_write_text(artifacts.path("reports", "eval") / f"{version}.jsonl", "\n".join(lines) + "\n")
-    misses = [f"{key} {scores['fine-tuned'][key]:.3f} < {getattr(config, field):.3f}"
-              for check, (key, field) in GATES.items() if check != LENGTH and scores["fine-tuned"][key] < getattr(config, field)]
-    summary = {"scores": scores, "sample_size": len(rows), "predictions": str(report), "config": config.model_dump(),
-               "passed": not misses, "misses": misses}
-    atomic_write_text(eval_summary_path(artifacts, merged_hf_model["version"]), json.dumps(summary, indent=2))
-
-    keys = ("rouge1", "rouge2", "rougeL", "bleu1", "title_only_rate", "length_compliance")
+    keys = metrics.METRIC_KEYS
     table = markdown_table(("system", *keys), [(name, *(f"{s[k]:.3f}" for k in keys)) for name, s in scores.items()])
     samples = markdown_table(("article (head)", "reference", "prediction"),
-                             [(c[:40].replace("|", "｜"), r, p.replace("|", "｜")) for c, r, p in
+                             [(c[:40], r, p) for c, r, p in
                               zip(contents[:10], references[:10], predictions[:10])])
-    shared = {"sample_size": len(rows), "baselines": dg.MetadataValue.md(table),
+    shared = {"sample_size": len(rows), "baselines": dg.MetadataValue.md(table), "scores": dg.MetadataValue.json(scores),
               "base_model_baseline": "scored" if base is not None else f"skipped: {base_skipped}",
               "samples": dg.MetadataValue.md(samples), "predictions": dg.MetadataValue.path(str(report))}
     for check, (key, threshold_field) in GATES.items():
@@ -103,3 +103,47 @@ def eval_gate(
             metadata={"score": value, "threshold": threshold, "missed_by": max(0.0, threshold - value),
                       "summary": summary, **shared},
         )
+
+
+#: The checks whose failure keeps a model from being published or served (length compliance only warns).
+BLOCKING_CHECKS = tuple(check for check in GATES if check != LENGTH)
+MERGED = dg.AssetKey("merged_hf_model")
+RUN_THE_GATE = ("materialize merged_hf_model with its checks (`dagster asset materialize --select merged_hf_model`, "
+                "or 'Execute checks' on merged_hf_model in the UI)")
+
+
+class GateRefused(Exception):
+    """The eval gate did not pass on the merged model a consumer was about to publish or serve."""
+
+
+def passed_gate(instance: dg.DagsterInstance, merged_hf_model: dict, consumer: str) -> dict[str, dg.AssetCheckEvaluation]:
+    """The gate's evaluations of the merged model this step loaded, read from Dagster's own check records.
+
+    Raises ``GateRefused`` (with which metric missed and by how much, or what to run) unless every blocking check
+    evaluated *that* materialization of merged_hf_model and passed, in this run or any earlier one.
+    """
+    [record] = instance.fetch_materializations(MERGED, limit=1).records or [None]
+    if record is None:
+        raise GateRefused(f"{consumer}: merged_hf_model was never materialized; {RUN_THE_GATE}")
+    materialized_version = record.asset_materialization.tags.get("dagster/data_version")
+    if materialized_version != merged_hf_model["version"]:
+        raise GateRefused(f"{consumer}: the merged model loaded ({merged_hf_model['version']}) is not the latest "
+                          f"materialization of merged_hf_model ({materialized_version}); {RUN_THE_GATE}")
+    keys = [dg.AssetCheckKey(MERGED, name) for name in BLOCKING_CHECKS]
+    latest = instance.event_log_storage.get_latest_asset_check_execution_by_key(keys)
+    evaluations, problems = {}, []
+    for key in keys:
+        execution = latest.get(key)
+        evaluation = execution.event.asset_check_evaluation if execution and execution.event else None
+        target = evaluation.target_materialization_data if evaluation else None
+        if evaluation is None or target is None or target.storage_id != record.storage_id:
+            problems.append(f"{key.name} never ran on this materialization (run {record.run_id[:8]})")
+        elif not evaluation.passed:
+            problems.append(f"{key.name} failed: {evaluation.description}")
+        evaluations[key.name] = evaluation
+    if problems:
+        fix = RUN_THE_GATE if any("never ran" in p for p in problems) else (
+            "improve the model, or deliberately change the thresholds in eval_gate's config")
+        raise GateRefused(f"{consumer}: refusing merged_hf_model {merged_hf_model['version']} because the eval gate "
+                          f"did not pass ({'; '.join(problems)}). To go on: {fix}")
+    return evaluations

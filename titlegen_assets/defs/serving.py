@@ -7,21 +7,27 @@ import dagster as dg
 
 from titlegen_assets import latency, modelfile, serving
 from titlegen_assets.artifacts import atomic_write_text
+from titlegen_assets.code_version import SERVING_CODE
 from titlegen_assets.config import LatencyConfig, OllamaModelConfig
-from titlegen_assets.defs.data import held_out_articles
+from titlegen_assets.defs.eval_gate import passed_gate
+from titlegen_assets.splitting import held_out_articles
 from titlegen_assets.fingerprint import fingerprint
 from titlegen_assets.plots import histograms_png, markdown_image
 from titlegen_assets.resources import ArtifactStore, OllamaServer
 
 
-@dg.asset(group_name="serve", kinds={"ollama"}, deps=["hf_repo"])
+@dg.asset(group_name="serve", kinds={"ollama"}, deps=["hf_repo"], code_version=SERVING_CODE)
 def ollama_model(
     context: dg.AssetExecutionContext, config: OllamaModelConfig, artifacts: ArtifactStore, ollama: OllamaServer,
     merged_hf_model: dict, cleaned_splits: dict,
 ) -> dg.Output[dict]:
-    """The merged model on the Ollama server, created through the official client; the Modelfile is written too."""
+    """The merged model on the Ollama server, created through the official client; the Modelfile is written too.
+
+    Refuses a merged model whose eval gate failed or never ran, like hf_repo.
+    """
     from pathlib import Path
 
+    passed_gate(context.instance, merged_hf_model, "ollama_model")
     host = ollama.base_url()
     version = ollama.version()
     serving.require_version(version, host)
@@ -32,7 +38,7 @@ def ollama_model(
     try:
         files = serving.create_model(client, config.name, model_dir, config.quantize, config.temperature,
                                      config.num_predict, context.log.info)
-        article = held_out_articles(cleaned_splits)[0]
+        article = held_out_articles(cleaned_splits["path"])[0]
         answer = serving.ask(client, config.name, article["content"], config.keep_alive)
         listed = {m.model: m for m in client.list().models}
     except Exception as error:
@@ -40,8 +46,9 @@ def ollama_model(
     digest = listed[config.name].digest if config.name in listed else "unknown"
     context.log.info(f"ollama_model {config.name}: sample title {answer.response.strip()!r}")
     return dg.Output(
-        {"name": config.name, "host": host, "digest": digest, "merged_version": merged_hf_model["version"]},
-        data_version=dg.DataVersion(fingerprint(merged_hf_model["version"], config.model_dump())),
+        {"name": config.name, "host": host, "digest": digest, "merged_version": merged_hf_model["version"],
+         "keep_alive": config.keep_alive},
+        data_version=dg.DataVersion(fingerprint(merged_hf_model["version"], config.model_dump(), SERVING_CODE)),
         metadata={
             "model": config.name, "quantization": config.quantize or "none (16-bit)", "server_version": version,
             "host": host, "digest": digest, "files": len(files),
@@ -56,15 +63,19 @@ def latency_report(
     context: dg.AssetExecutionContext, config: LatencyConfig, artifacts: ArtifactStore, ollama: OllamaServer,
     ollama_model: dict, cleaned_splits: dict,
 ) -> dg.Output[dict]:
-    """p50/p95/p99 latency, time to first token and tokens/s of the served model, against the spec."""
+    """p50/p95/p99 latency, time to first token and tokens/s of the served model, against the spec.
+
+    Measures only a model whose eval gate passed (the gate of the merged model ollama_model was created from).
+    """
+    passed_gate(context.instance, {"version": ollama_model["merged_version"]}, "latency_report")
     host, version = ollama.base_url(), ollama.version()
-    contents = [row["content"] for row in held_out_articles(cleaned_splits)]
+    contents = [row["content"] for row in held_out_articles(cleaned_splits["path"])]
     prompts = list(islice(cycle(contents), config.requests))
     context.log.info(f"latency_report: {config.warmup} warm-up + {len(prompts)} requests to {ollama_model['name']} "
                      f"at concurrency {config.concurrency}")
     try:
         samples = serving.measure(ollama.client(), ollama_model["name"], prompts, config.concurrency,
-                                  config.keep_alive, config.warmup)
+                                  ollama_model["keep_alive"], config.warmup)
     except Exception as error:
         raise serving.explain(error, host, version, ollama_model["name"]) from error
     summary = latency.summarize(samples, config.p50_max_ms, config.p95_max_ms)

@@ -5,20 +5,19 @@ import shutil
 from pathlib import Path
 
 import dagster as dg
-from pydantic import Field
 
 from titlegen_assets.artifacts import atomic_folder
-from titlegen_assets.config import TrainingConfig
-from titlegen_assets.defs.data import held_out_articles
+from titlegen_assets.code_version import MERGE_CODE, TRAINING_CODE
+from titlegen_assets.config import MergeConfig, TrainingConfig
+from titlegen_assets.splitting import held_out_articles
 from titlegen_assets.fingerprint import fingerprint
 from titlegen_assets.gpu import GPU_ASSET_TAGS, GPU_OP_TAGS, GPU_POOL
 from titlegen_assets.plots import markdown_image
 from titlegen_assets.resources import ArtifactStore
 
-SAMPLE_MAX_NEW_TOKENS = 32
 
-
-@dg.asset(group_name="training", kinds={"pytorch"}, tags=GPU_ASSET_TAGS, op_tags=GPU_OP_TAGS, pool=GPU_POOL)
+@dg.asset(group_name="training", kinds={"pytorch"}, tags=GPU_ASSET_TAGS, op_tags=GPU_OP_TAGS, pool=GPU_POOL,
+          code_version=TRAINING_CODE)
 def lora_adapter(
     context: dg.AssetExecutionContext, config: TrainingConfig, artifacts: ArtifactStore, cleaned_splits: dict
 ) -> dg.Output[dict]:
@@ -27,7 +26,7 @@ def lora_adapter(
     from titlegen_assets.training.lora import LOSS_CURVE, resolve_base_model, train_lora
 
     backend = environment.pick_backend(config.backend)
-    version = fingerprint(cleaned_splits["version"], config.model_dump(), backend)
+    version = fingerprint(cleaned_splits["version"], config.model_dump(), backend, TRAINING_CODE)
     target = artifacts.path("adapters", version)
     base_model = resolve_base_model(config.base_model, artifacts.base())
     if target.exists():
@@ -61,15 +60,12 @@ def lora_adapter(
     )
 
 
-class MergeConfig(dg.Config):
-    sample_max_new_tokens: int = Field(default=SAMPLE_MAX_NEW_TOKENS, gt=0, description="Cap for the sample title.")
-
-
 def folder_size_mb(folder: Path) -> float:
     return round(sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 2**20, 2)
 
 
-@dg.asset(group_name="training", kinds={"pytorch", "huggingface"}, tags=GPU_ASSET_TAGS, op_tags=GPU_OP_TAGS, pool=GPU_POOL)
+@dg.asset(group_name="training", kinds={"pytorch", "huggingface"}, tags=GPU_ASSET_TAGS, op_tags=GPU_OP_TAGS, pool=GPU_POOL,
+          code_version=MERGE_CODE)
 def merged_hf_model(
     context: dg.AssetExecutionContext, config: MergeConfig, artifacts: ArtifactStore,
     lora_adapter: dict, cleaned_splits: dict,
@@ -79,7 +75,7 @@ def merged_hf_model(
     from titlegen_assets.gguf_export import copy_sentencepiece_model
     from titlegen_assets.training.merge import load_for_generation, merge_adapter
 
-    version = fingerprint(lora_adapter["version"])
+    version = fingerprint(lora_adapter["version"], MERGE_CODE)
     target = artifacts.path("merged", version)
     if target.exists():
         context.log.info(f"merged_hf_model {version} already at {target}; reusing it")
@@ -88,7 +84,7 @@ def merged_hf_model(
             merge_adapter(Path(lora_adapter["path"]), lora_adapter["base_model"], lora_adapter["backend"], staging)
             copy_sentencepiece_model(lora_adapter["base_model"], staging)
     model, tokenizer = load_for_generation(str(target), lora_adapter["backend"])
-    article = held_out_articles(cleaned_splits)[0]
+    article = held_out_articles(cleaned_splits["path"])[0]
     [sample] = generate_titles(model, tokenizer, [article["content"]], config.sample_max_new_tokens)
     context.log.info(f"merged_hf_model sample title: {sample!r} (reference {article['title']!r})")
     saved_config = json.loads((target / "config.json").read_text())

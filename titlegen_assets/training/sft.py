@@ -96,17 +96,28 @@ def last_checkpoint(work_dir: Path) -> str | None:
     return get_last_checkpoint(str(folder)) if folder.is_dir() else None
 
 
+def tokens_at(checkpoint: str | None) -> int:
+    """Input tokens already trained when ``checkpoint`` was written (0 for a fresh start)."""
+    if not checkpoint:
+        return 0
+    from transformers import TrainerState
+
+    return int(TrainerState.load_from_json(str(Path(checkpoint) / "trainer_state.json")).num_input_tokens_seen or 0)
+
+
 def run(trainer, work_dir: Path, log: Callable[[str], None], backend: str, precision: str) -> TrainResult:
     """Train, resuming from the last checkpoint in ``work_dir`` if an earlier run was interrupted."""
     resume = last_checkpoint(work_dir)
+    tokens_before = tokens_at(resume)
     if resume:
-        log(f"resuming from {resume}")
+        log(f"resuming from {resume} ({tokens_before} tokens already trained)")
     started = time.perf_counter()
     output = trainer.train(resume_from_checkpoint=resume)
     wall = time.perf_counter() - started
     history = trainer.state.log_history
     evals = [entry["eval_loss"] for entry in history if "eval_loss" in entry]
     tokens = int(trainer.state.num_input_tokens_seen or 0)
+    trained_now = tokens - tokens_before  # this session's tokens over this session's time
     return TrainResult(
         backend=backend,
         device=environment.device_name(),
@@ -115,7 +126,7 @@ def run(trainer, work_dir: Path, log: Callable[[str], None], backend: str, preci
         train_loss=output.training_loss,
         eval_loss=evals[-1] if evals else None,
         tokens_seen=tokens,
-        tokens_per_second=round(tokens / wall, 1) if wall else 0.0,
+        tokens_per_second=round(trained_now / wall, 1) if wall else 0.0,
         wall_seconds=round(wall, 2),
         resumed_from=Path(resume).name if resume else None,
         peak_memory=environment.peak_memory_mb(),

@@ -1,0 +1,36 @@
+"""Helpers the test modules share: the demo run config and materializations through the production Definitions."""
+
+import copy
+from importlib import resources as pkg_resources
+
+import dagster as dg
+import yaml
+
+from titlegen_assets.definitions import defs
+
+
+def demo_config(max_steps: int = 4, **eval_overrides) -> dict:
+    """The shipped demo config, shortened for tests; ``eval_overrides`` change the eval gate's thresholds."""
+    config = yaml.safe_load((pkg_resources.files("titlegen_assets") / "configs" / "demo.yaml").read_text())
+    config = copy.deepcopy(config)
+    config["ops"]["lora_adapter"]["config"]["max_steps"] = max_steps
+    config["ops"]["eval_gate"]["config"].update(eval_overrides)
+    return config
+
+
+def config_for(selection: list[str], config: dict, checks: bool = True) -> dict:
+    """The part of a run config that a selection takes (Dagster refuses config for ops outside the selection)."""
+    ops = set(selection) | ({"eval_gate"} if checks and "merged_hf_model" in selection else set())
+    return {"ops": {name: value for name, value in config["ops"].items() if name in ops}}
+
+
+def materialize(selection: list[str], run_config: dict | None = None, instance=None, checks: bool = True,
+                **resource_overrides):
+    """Materialize ``selection`` (with its checks unless ``checks`` is false) using the production resources, IO
+    manager included; tests point them at a temporary TITLEGEN_HOME and swap only the external systems."""
+    assets = dg.AssetSelection.assets(*selection)
+    return dg.materialize(
+        [*defs.assets, *defs.asset_checks], selection=assets if checks else assets.without_checks(),
+        run_config=config_for(selection, run_config, checks) if run_config else None,
+        resources={**defs.resources, **resource_overrides}, instance=instance, raise_on_error=False,
+    )
