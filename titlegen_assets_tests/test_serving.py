@@ -3,16 +3,15 @@
 import json
 from pathlib import Path
 
-import dagster as dg
 import pytest
 
 from titlegen_assets import latency
 from titlegen_assets.definitions import defs
 from titlegen_assets.prompts import INSTRUCTION, article_text, ollama_template, prompt_messages
-from titlegen_assets.resources import ArtifactStore, OllamaServer, OllamaUnavailable
+from titlegen_assets.resources import OllamaServer, OllamaUnavailable
 from titlegen_assets_tests.doubles.hub_double import HubDouble
 from titlegen_assets_tests.doubles.ollama_server import OllamaDouble
-from titlegen_assets_tests.test_pipeline import demo_config
+from titlegen_assets_tests.support import demo_config, materialize
 
 ARTICLE = "  記者林雅婷／台北報導\n台北市捷運工程局今天舉行環狀線北段動工典禮，路線全長約14.9公里。  "
 
@@ -54,11 +53,8 @@ def test_latency_summary_percentiles_and_spec_verdict():
 def test_whole_graph_serves_through_the_official_client_and_reports_latency(artifact_root, monkeypatch):
     monkeypatch.delenv("HF_TOKEN", raising=False)
     with OllamaDouble() as server:
-        result = dg.materialize(
-            [*defs.assets, *defs.asset_checks], run_config=demo_config(), raise_on_error=False,
-            resources={"artifacts": ArtifactStore(root=str(artifact_root)), "hub": HubDouble(),
-                       "ollama": OllamaServer(host=server.host)},
-        )
+        everything = [key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()]
+        result = materialize(everything, demo_config(), hub=HubDouble(), ollama=OllamaServer(host=server.host))
         assert result.success
         created = server.models["titlegen-gemma3n-zh-tw:latest"]
         assert created["template"] == ollama_template() and created["system"] == INSTRUCTION
