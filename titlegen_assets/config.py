@@ -9,6 +9,7 @@ from pydantic import Field, model_validator
 
 from titlegen_assets.cleaning import CleaningRules
 from titlegen_assets.prompts import TITLE_MAX_NEW_TOKENS
+from titlegen_assets.sources import HUB_DATASET
 
 _RULES = CleaningRules()  # the cleaning rules' own defaults are the config's defaults
 
@@ -22,7 +23,7 @@ class RawDatasetConfig(dg.Config):
         "sample: the zh-TW sample bundled with titlegen (offline demo).",
     )
     hf_dataset: str = Field(
-        default="AWeirdDev/zh-tw-pts-articles-sm",
+        default=HUB_DATASET,
         description="Hub dataset id (or a local folder holding a copy of it). `content` is the article, `title` the target.",
     )
     hf_revision: str = Field(

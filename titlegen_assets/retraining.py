@@ -6,8 +6,7 @@ import os
 from pathlib import Path
 
 from titlegen_assets.fingerprint import file_sha256
-
-DEFAULT_DATASET = "AWeirdDev/zh-tw-pts-articles-sm"
+from titlegen_assets.sources import HUB_DATASET
 
 
 def watched_source() -> dict[str, str]:
@@ -15,7 +14,7 @@ def watched_source() -> dict[str, str]:
     path = os.environ.get("TITLEGEN_WATCH_FILE")
     if path:
         return {"kind": "file", "location": path}
-    return {"kind": "hub", "location": os.environ.get("TITLEGEN_WATCH_DATASET", DEFAULT_DATASET)}
+    return {"kind": "hub", "location": os.environ.get("TITLEGEN_WATCH_DATASET", HUB_DATASET)}
 
 
 def current_revision(source: dict[str, str], hub) -> str:

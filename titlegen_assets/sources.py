@@ -14,6 +14,8 @@ from pathlib import Path
 from titlegen_assets.fingerprint import file_sha256, fingerprint, folder_sha256
 
 SAMPLE_FILE = "zh_tw_news_sample.jsonl"
+#: The production dataset: zh-TW PTS news articles, `content` the article, `title` the headline.
+HUB_DATASET = "AWeirdDev/zh-tw-pts-articles-sm"
 #: The instruction/input/output layout of TAIDE-style training files: ``input`` is the article, ``output`` the title.
 TAIDE_COLUMNS = ("instruction", "input", "output")
 

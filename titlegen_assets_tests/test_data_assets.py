@@ -36,7 +36,7 @@ def test_rematerializing_unchanged_data_keeps_the_same_version_and_folder(resour
     assert _materialize(resources, other_seed).output_for_node("cleaned_splits")["version"] != first["version"]
 
 
-def test_hub_source_goes_through_load_dataset_on_a_local_copy(resources, tmp_path):
+def test_a_local_copy_of_a_hub_dataset_is_loaded_with_load_dataset_and_versioned_by_its_content(resources, tmp_path):
     copy = tmp_path / "zh-tw-pts-articles-sm" / "data"
     copy.mkdir(parents=True)
     rows = [{"title": f"這是第{i}則測試用的新聞標題", "content": f"第{i}篇文章的內容，描述一件發生在台灣的事情。",
@@ -46,6 +46,12 @@ def test_hub_source_goes_through_load_dataset_on_a_local_copy(resources, tmp_pat
     result = _materialize(resources, config)
     meta = result.asset_materializations_for_node("raw_dataset")[0].metadata
     assert (meta["source"].value, meta["row_count"].value) == ("hub", 40)
+    assert meta["revision"].value.startswith("sha256:")
+
+    rows[3]["title"] = "這則標題在本地副本裡被人改過了"
+    (copy / "train.jsonl").write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows), encoding="utf-8")
+    changed = _materialize(resources, config).output_for_node("raw_dataset")
+    assert changed["version"] != result.output_for_node("raw_dataset")["version"]
 
 
 def test_bad_file_fails_with_the_file_and_line_and_leaves_no_folder(resources, artifact_root, tmp_path):
