@@ -64,7 +64,9 @@ def test_the_hub_unreachable_names_the_endpoint_tried_and_keeps_the_cause(monkey
     """The real HfApi against a closed loopback port: what a user behind a broken proxy or a down mirror sees."""
     from titlegen_assets.resources import HubPublishError, HuggingFaceHub
 
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)  # read once at import; the tests set it for safety
     (tmp_path / "config.json").write_text("{}")
     with pytest.raises(HubPublishError) as raised:
         HuggingFaceHub(token="hf_unusedTOKEN", endpoint="http://127.0.0.1:9").publish(tmp_path, "o/r", True, "m")

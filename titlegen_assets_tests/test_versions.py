@@ -36,7 +36,8 @@ def materialize_cli(select: str, config: dict, artifacts: Path, dagster_home: Pa
     if pythonpath:
         env["PYTHONPATH"] = str(pythonpath)
     done = subprocess.run([sys.executable, "-m", "dagster", "asset", "materialize", "-m", "titlegen_assets.definitions",
-                           "--select", select, "-c", str(config_file)], capture_output=True, text=True, env=env)
+                           "--select", select, "-c", str(config_file)], capture_output=True, text=True, env=env,
+                          cwd=dagster_home)  # dagster puts the working directory first on sys.path
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return done.stdout + done.stderr
 
