@@ -1,20 +1,24 @@
 """Cleaning rules for scraped zh-TW news: small pure functions, applied in order by ``clean_rows``.
 
-Every rule either rewrites text or drops a row; drops are counted per rule so the asset can report them.
-Lengths are counted in characters (``len``), the natural unit for Chinese titles.
+Each rule is named; ``clean_rows`` counts the rows each rule edited and the rows each drop rule removed, so the
+asset can say what happened to every row. Lengths are counted in characters (``len``), the natural unit for
+Chinese titles. Rules only remove what newsrooms add around a story (markup, credits, datelines, captions,
+footers, rubric tags): the sentences of the story itself are kept as they are.
 """
 
 from __future__ import annotations
 
+import html
 import re
 import unicodedata
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 _CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _FULLWIDTH_ALNUM = {chr(c): chr(c - 0xFEE0) for c in range(0xFF10, 0xFF5F) if chr(c - 0xFEE0).isalnum()}
 _FULLWIDTH_ALNUM["\u3000"] = " "
-_HALF_TO_FULL_PUNCT = {",": "，", "!": "！", "?": "？", ":": "：", ";": "；"}
+_HALF_TO_FULL_PUNCT = str.maketrans({",": "，", "!": "！", "?": "？", ":": "：", ";": "；"})
 
 _EMOJI = re.compile(
     "["
@@ -25,21 +29,116 @@ _EMOJI = re.compile(
     "]+"
 )
 _DECORATIVE = re.compile("[★☆◆◇■□●○▲△▼▽◎※♦♥♪►▶◀→←↑↓➤✓✔✗✘…]+")
-_TITLE_TAG = re.compile(r"^\s*(?:【[^】]{1,8}】|\[[^\]]{1,8}\]|〔[^〕]{1,8}〕)\s*")
 
-_CREDIT_WORDS = "新聞|報導|編輯|記者|更新|來源|中央社|綜合|整理"
-_ASIDE_WORDS = "圖|照|攝|示意|翻攝|影片|截圖|提供"
-_REPORTER_LINE = re.compile(r"^\s*【?記者[^\n。]{1,24}?[／/ ]?\S{0,6}報導】?\s*\n?")
-_TRAILING_CREDIT = re.compile(rf"\s*(?:[（(【〔][^（）()【】〔〕]{{0,30}}(?:{_CREDIT_WORDS})[^（）()【】〔〕]{{0,30}}[）)】〕]\s*)+$")
-_ASIDE = re.compile(rf"[（(〔][^（）()〔〕]{{0,20}}(?:{_ASIDE_WORDS})[^（）()〔〕]{{0,20}}[）)〕]")
+# --- markup ---------------------------------------------------------------------------------------------------
+_BLOCK_TAG = re.compile(r"<\s*(?:br|/p|/div|/li|/h[1-6]|hr)\b[^<>]*>", re.IGNORECASE)
+_SCRIPT = re.compile(r"<(script|style)\b[^<>]*>.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
+_TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9]*\b[^<>]{0,500}>|<!--.*?-->", re.DOTALL)
+
+# --- credits --------------------------------------------------------------------------------------------------
+_OPEN, _CLOSE = r"[（(【〔［\[]", r"[）)】〕］\]]"
+_INNER = r"[^（）()【】〔〕［］\[\]\n]"  # text inside one pair of brackets
+_NAME = r"[\u4e00-\u9fff]{2,4}"
+_NAMES = rf"{_NAME}(?:\s*[、,，]\s*{_NAME})*"
+# 記者王小明／台北報導, 記者王小明 台中報導, 記者王小明、李大華/綜合報導, 即時新聞／綜合報導, 國際中心／綜合報導, 記者 王小明 / 攝影 李大華 報導
+_REPORTER = (rf"(?:(?:實習|特約)?記者|編譯|特派員)\s*{_NAMES}(?:\s*[／/]|[ \t]+){_INNER}{{0,14}}?報導"
+             rf"|(?:即時新聞|綜合|[\u4e00-\u9fff]{{0,4}}中心)\s*[／/]{_INNER}{{0,8}}?報導")
+# 責任編輯：陳柏宇, 編輯：陳正健, 核稿：…, 譯者：…
+_EDITOR = rf"(?:責任編輯|文字編輯|編輯|核稿|校對|譯者|主編|審校)\s*[：:／/]{_INNER}{{1,20}}?"
+_SOURCES = ("中央社|公視新聞網?|公視|自由時報|自由時報電子報|聯合報|聯合新聞網|經濟日報|ETtoday新聞雲|ETtoday|"
+            "三立新聞網?|TVBS新聞網?|TVBS|中時新聞網|中國時報|NOWnews今日新聞|NOWnews|鏡週刊|風傳媒|華視新聞|"
+            "民視新聞網?|台視新聞|東森新聞|新頭殼|上報|路透社?|法新社|美聯社|彭博社?|本報訊|綜合報導|綜合外電")
+_PICTURE = ("圖片來源|影音來源|影片來源|資料來源|新聞來源|圖文|圖說|圖片|照片|攝影|影音|影片|圖|照|影|來源|翻攝|"
+            "截圖|資料照|示意圖")
+_CREDIT_INNER = (
+    rf"(?:{_REPORTER}|{_EDITOR}"
+    rf"|(?:{_PICTURE})\s*[／/：:]{_INNER}{{0,40}}"  # 圖／記者王小明攝, 影音來源：公視新聞
+    rf"|{_INNER}{{0,30}}?(?:攝|提供|翻攝{_INNER}{{0,15}}|資料照|示意圖|截圖)"  # 記者王小明攝, 中央氣象署提供, 資料照
+    rf"|(?:{_SOURCES})(?:\s*[／/]{_INNER}{{0,20}})?"  # （公視新聞）, （中央社／記者…）
+    rf"|(?:更新時間|最後更新|更新|發稿時間)\s*[：:]{_INNER}{{0,20}}"  # （更新時間：18:30）
+    rf"|多?圖|有片|影音?|組圖|圖輯)"  # a bare (圖) or (影)
+)
+_CNA_CODE = r"(?:\s*\d{7})?"  # CNA closes with a date code after the editor credit: （編輯：陳正健）1131023
+_BRACKETED_CREDIT = rf"{_OPEN}\s*{_CREDIT_INNER}\s*{_CLOSE}"
+_AGENCIES = "中央社|路透社?|法新社|美聯社|共同社|韓聯社|彭博社?|德新社"
+_WIRE_DATELINE = re.compile(
+    rf"^\s*(?:{_OPEN}\s*(?:{_AGENCIES}){_INNER}{{0,40}}?(?:電|報導)\s*{_CLOSE}"  # （中央社記者王小明台北23日電）
+    rf"|(?:{_AGENCIES})(?:記者{_NAMES})?[{_CJK}]{{0,10}}?\d{{1,2}}日(?:專|綜合外)?電)\s*"  # 中央社台北23日電
+)
+_LEADING_REPORTER = re.compile(rf"^\s*(?:{_OPEN}\s*(?:{_REPORTER}|{_EDITOR})\s*{_CLOSE}|(?:{_REPORTER})(?:\s*\n)?)\s*")
+_TRAILING_REPORTER = re.compile(
+    rf"(?:\s*{_OPEN}\s*(?:{_REPORTER}|{_EDITOR})\s*{_CLOSE}{_CNA_CODE}"
+    rf"|(?:(?<=[。！？」』\n])|^)\s*(?:{_REPORTER}|{_EDITOR}{_INNER}*?)){_CNA_CODE}\s*$"
+)
+_CREDIT_ANYWHERE = re.compile(rf"{_BRACKETED_CREDIT}(?:{_CNA_CODE}(?=\s*$))?")
+
+# --- captions and footers -------------------------------------------------------------------------------------
+_CAPTION = re.compile(
+    rf"[▲△▼►]\s*[^▲△▼►\n（）。！？]*[。！？]?\s*{_BRACKETED_CREDIT}"  # ▲蔣萬安出席記者會。（圖／記者王小明攝）
+    r"|[▲△▼►][^▲△▼►\n。！？]*[。！？]?"  # a caption line without a credit: up to its line or sentence end
+    r"|(?:(?<=[。！？」\n])|^)\s*圖說[：:][^\n。！？]*[。！？]?"
+)
+_FOOTER = re.compile(
+    r"(?:(?<=[。！？」』\n])|^)\s*(?:[※＊*★☆►➤▸■]+\s*(?:延伸閱讀|相關新聞|更多新聞|看更多|點我|下載|本文|版權|未經授權|"
+    r"喝酒不開車|酒後不開車|珍惜生命|自殺|《[^》]{1,12}》提醒您)|(?:延伸閱讀|相關新聞|更多新聞)\s*[：:]).*$",
+    re.DOTALL,
+)
+
+# --- titles ---------------------------------------------------------------------------------------------------
+_RUBRIC = "獨家|快訊|即時|影|影音|專訪|直播|更新|最新|圖輯|多圖|更正|社論|評論|焦點|專題|懶人包|民調|有片|直擊|重磅|新聞"
+_TITLE_TAG = re.compile(
+    rf"^\s*(?:(?:【[^】]{{1,8}}】|\[[^\]]{{1,8}}\]|［[^］]{{1,8}}］|〔[^〕]{{1,8}}〕|[《〈](?:{_RUBRIC})[》〉]"
+    rf"|(?:{_RUBRIC})\s*[／/｜|])\s*)+"  # 【影】〔即時〕《獨家》快訊／
+    rf"|\s*(?:[【〔［\[](?:{_RUBRIC})[】〕］\]])+\s*$"  # a rubric at the end: …【影】
+)
+_SITE_SUFFIX = re.compile(
+    r"\s*[|｜\-–—]\s*[^|｜]{0,12}(?:新聞網?|電子報|新聞雲|PNN|日報|時報|財經|中央社|CNA)[^|｜]{0,8}$"
+)  # … | 公視新聞網 PNN, … - 自由時報電子報, …｜ETtoday新聞雲
+_REPEATED_END_PUNCT = re.compile(r"[！？。～~]{2,}$")
 _SENTENCE = re.compile(r"[^。！？!?]*[。！？!?]+[」』”]?|[^。！？!?]+$")
+
+
+def strip_html(text: str) -> str:
+    """Markup left by the scraper: tags out (line-breaking ones become a line break), entities decoded."""
+    text = _SCRIPT.sub("", text)
+    text = _BLOCK_TAG.sub("\n", text)
+    return _TAG.sub("", html.unescape(_TAG.sub("", text)))
 
 
 def normalize_width(text: str) -> str:
     """Full-width letters and digits to half-width; ASCII ,!?:; and () after Chinese text to their full-width forms."""
     text = unicodedata.normalize("NFC", text).translate(str.maketrans(_FULLWIDTH_ALNUM))
-    text = re.sub(rf"(?<=[{_CJK}])\s*([,!?:;])\s*", lambda m: _HALF_TO_FULL_PUNCT[m.group(1)], text)
+    text = re.sub(rf"(?<=[{_CJK}])\s*([,!?:;]+)\s*", lambda m: m.group(1).translate(_HALF_TO_FULL_PUNCT), text)
     return re.sub(rf"\(([^()]*[{_CJK}][^()]*)\)", r"（\1）", text)
+
+
+def strip_wire_dateline(content: str) -> str:
+    """A wire service's dateline opening the story: （中央社記者王小明台北23日電）, （中央社華盛頓22日綜合外電報導）."""
+    return _WIRE_DATELINE.sub("", content, count=1)
+
+
+def strip_reporter_lines(content: str) -> str:
+    """Reporter and editor credits opening or closing the story, bracketed or not: 〔記者王小明／台北報導〕,
+    記者王小明／台北報導, （編輯：陳正健）1131023, 責任編輯：陳柏宇."""
+    content = _LEADING_REPORTER.sub("", content, count=1)
+    while (shorter := _TRAILING_REPORTER.sub("", content, count=1)) != content:
+        content = shorter
+    return content
+
+
+def strip_captions(content: str) -> str:
+    """Photo and video captions: ▲蔣萬安出席記者會。（圖／記者王小明攝）, 圖說：…; the story around them stays."""
+    return _CAPTION.sub("", content)
+
+
+def strip_source_credits(text: str) -> str:
+    """Bracketed credits wherever they stand, text after them kept: （公視新聞）, (圖/記者王小明攝), （影音來源：公視）."""
+    return _CREDIT_ANYWHERE.sub("", text)
+
+
+def strip_footer(content: str) -> str:
+    """Site footers after the story: ※延伸閱讀, ＊珍惜生命…安心專線, 延伸閱讀：…, from the marker to the end."""
+    return _FOOTER.sub("", content)
 
 
 def remove_emoji(text: str) -> str:
@@ -48,18 +147,18 @@ def remove_emoji(text: str) -> str:
 
 
 def strip_title_tags(title: str) -> str:
-    """Drop a leading rubric such as 【快訊】 or [影音]: it labels the page, not the story."""
+    """Rubrics that label the page, not the story: 【影】, 〔即時〕, 《獨家》, 快訊／ at the start, 【影】 at the end."""
     return _TITLE_TAG.sub("", title)
 
 
-def strip_credits(content: str) -> str:
-    """Remove a leading reporter line and trailing source footnotes like （公視新聞）or （責任編輯：…）."""
-    return _TRAILING_CREDIT.sub("", _REPORTER_LINE.sub("", content.strip()))
+def strip_site_suffix(title: str) -> str:
+    """The site's name the page title carries: … | 公視新聞網 PNN, … - 自由時報電子報."""
+    return _SITE_SUFFIX.sub("", title)
 
 
-def remove_asides(text: str) -> str:
-    """Remove parenthetical asides about pictures and footage, e.g. （圖／公視新聞網）, (資料照)."""
-    return _ASIDE.sub("", text)
+def collapse_end_punctuation(title: str) -> str:
+    """Repeated marks ending a title keep one of each kind, in order: ！！！ → ！, ？？ → ？, ？！？！ → ？！."""
+    return _REPEATED_END_PUNCT.sub(lambda m: "".join(dict.fromkeys(m.group(0))), title)
 
 
 def collapse_whitespace(text: str, keep_spaces: bool = False) -> str:
@@ -73,15 +172,58 @@ def collapse_whitespace(text: str, keep_spaces: bool = False) -> str:
     return re.sub(rf"\s+(?=[{_CJK}，。！？：；、（）「」])|(?<=[{_CJK}，。！？：；、（）「」])\s+", "", text)
 
 
+@dataclass(frozen=True)
+class Rule:
+    """One named text rewrite; ``clean_rows`` counts the rows it changed under ``name``."""
+
+    name: str
+    apply: Callable[[str], str]
+
+
+#: The article body's rules, in order: markup and width first so the patterns see one form of each character;
+#: captions before emoji (the ▲ marks a caption); white space last (line ends mark reporter lines and footers).
+CONTENT_RULES = (
+    Rule("html", strip_html),
+    Rule("width", normalize_width),
+    Rule("wire_dateline", strip_wire_dateline),
+    Rule("reporter_line", strip_reporter_lines),
+    Rule("caption", strip_captions),
+    Rule("source_credit", strip_source_credits),
+    Rule("footer", strip_footer),
+    Rule("emoji", remove_emoji),
+    Rule("whitespace", collapse_whitespace),
+)
+#: The headline's rules, in order; single spaces are kept (they separate clauses in zh-TW headlines).
+TITLE_RULES = (
+    Rule("html", strip_html),
+    Rule("width", normalize_width),
+    Rule("title_tag", strip_title_tags),
+    Rule("site_suffix", strip_site_suffix),
+    Rule("source_credit", strip_source_credits),
+    Rule("emoji", remove_emoji),
+    Rule("end_punctuation", collapse_end_punctuation),
+    Rule("whitespace", lambda title: collapse_whitespace(title, keep_spaces=True)),  # spaces between clauses stay
+)
+
+
+def apply_rules(text: str, rules: tuple[Rule, ...], edited: Counter | None = None, prefix: str = "") -> str:
+    """Run ``rules`` in order; when ``edited`` is given, count each rule that changed the text as ``prefix+name``."""
+    for rule in rules:
+        changed = rule.apply(text)
+        if edited is not None and changed != text:
+            edited[prefix + rule.name] += 1
+        text = changed
+    return text
+
+
 def clean_content(content: str) -> str:
-    """Article body: width, credits, emoji, asides, then white space."""
-    return collapse_whitespace(remove_asides(remove_emoji(strip_credits(normalize_width(content)))))
+    """Article body through ``CONTENT_RULES``."""
+    return apply_rules(content, CONTENT_RULES)
 
 
 def clean_title(title: str) -> str:
-    """Headline: width, rubric tags, emoji, asides, then white space (single spaces kept)."""
-    text = remove_asides(strip_title_tags(remove_emoji(normalize_width(title))))
-    return collapse_whitespace(text, keep_spaces=True)
+    """Headline through ``TITLE_RULES``."""
+    return apply_rules(title, TITLE_RULES)
 
 
 def sentences(text: str) -> list[str]:
@@ -104,35 +246,6 @@ def lead_n(content: str, budget: int) -> str:
     return kept or content[:budget]
 
 
-def _shingles(text: str, size: int) -> set[int]:
-    import zlib
-
-    return {zlib.crc32(text[i : i + size].encode()) for i in range(max(1, len(text) - size + 1))}
-
-
-def near_duplicates(texts: list[str], threshold: float, shingle_size: int = 5, sketch: int = 12) -> dict[int, int]:
-    """Map each near-duplicate text's index to the earlier index it repeats (character-shingle Jaccard ≥ threshold).
-
-    Candidates come from a bottom-k sketch index, so the cost stays near linear in the number of texts.
-    """
-    import heapq
-
-    sets = [_shingles(t, shingle_size) for t in texts]
-    index: dict[int, list[int]] = {}
-    repeats: dict[int, int] = {}
-    for i, shingles in enumerate(sets):
-        bottom = heapq.nsmallest(sketch, shingles)
-        candidates = sorted({j for h in bottom for j in index.get(h, ())})
-        for j in candidates:
-            if len(shingles & sets[j]) / len(shingles | sets[j]) >= threshold:
-                repeats[i] = j
-                break
-        else:
-            for h in bottom:
-                index.setdefault(h, []).append(i)
-    return repeats
-
-
 @dataclass(frozen=True)
 class CleaningRules:
     """The knobs of ``clean_rows``; part of the split's fingerprint."""
@@ -144,22 +257,38 @@ class CleaningRules:
     near_duplicate_threshold: float = 0.8
 
 
+#: The drop rules, in the order ``clean_rows`` tries them; a dropped row counts under the first that applies.
+DROP_RULES = ("empty_title", "empty_or_short_content", "title_too_short", "title_too_long", "exact_duplicate",
+              "near_duplicate")
+
+
 @dataclass
 class CleaningReport:
     kept: list[dict] = field(default_factory=list)
     dropped: Counter = field(default_factory=Counter)
+    edited: Counter = field(default_factory=Counter)  # "content: <rule>" / "title: <rule>" -> rows changed
     shortened_to_lead_n: int = 0
+
+    def table(self) -> list[tuple[str, int, int]]:
+        """(rule, rows edited, rows dropped) for every rule, edits first in rule order, then drops."""
+        edits = [(f"{where}: {rule.name}", self.edited[f"{where}: {rule.name}"], 0)
+                 for where, rules in (("content", CONTENT_RULES), ("title", TITLE_RULES)) for rule in rules]
+        edits.append(("content: lead_n", self.shortened_to_lead_n, 0))
+        return edits + [(name, 0, self.dropped[name]) for name in DROP_RULES]
 
 
 def clean_rows(rows: list[dict], rules: CleaningRules) -> CleaningReport:
-    """Clean ``content``/``title`` of each row and drop what cannot train a headline model; counts every drop by rule."""
+    """Clean ``content``/``title`` of each row and drop what cannot train a headline model; counts every edit and
+    drop by rule. Edits are counted on every row, including rows later dropped."""
+    from titlegen_assets.dedup import near_duplicates
+
     report = CleaningReport()
-    seen_content: dict[str, int] = {}
-    seen_title: dict[str, int] = {}
+    seen_content: set[str] = set()
+    seen_title: set[str] = set()
     candidates = []
     for row in rows:
-        content = clean_content(row.get("content") or "")
-        title = clean_title(row.get("title") or "")
+        content = apply_rules(row.get("content") or "", CONTENT_RULES, report.edited, "content: ")
+        title = apply_rules(row.get("title") or "", TITLE_RULES, report.edited, "title: ")
         if not title:
             report.dropped["empty_title"] += 1
         elif len(content) < rules.content_min_chars:
@@ -171,7 +300,8 @@ def clean_rows(rows: list[dict], rules: CleaningRules) -> CleaningReport:
         elif content in seen_content or title in seen_title:
             report.dropped["exact_duplicate"] += 1
         else:
-            seen_content[content] = seen_title[title] = len(candidates)
+            seen_content.add(content)
+            seen_title.add(title)
             candidates.append({**row, "content": content, "title": title})
     repeats = near_duplicates([c["content"] for c in candidates], rules.near_duplicate_threshold)
     report.dropped["near_duplicate"] += len(repeats)

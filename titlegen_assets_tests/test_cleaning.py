@@ -1,5 +1,99 @@
+"""Cleaning rules on text written the way Taiwanese news sites publish it (examples written for these tests)."""
+
+import pytest
+
 from titlegen_assets import cleaning
 from titlegen_assets.cleaning import CleaningRules, clean_rows
+
+STORY = "台北市長蔣萬安今天出席捷運環狀線北段動工典禮，路線全長約14.9公里。市府預計2031年通車。"
+
+
+@pytest.mark.parametrize(
+    ("raw", "clean"),
+    [
+        # markup left by the scraper
+        ("央行今天宣布利率不變。<br>市場反應平淡。", "央行今天宣布利率不變。市場反應平淡。"),
+        ("<p>央行今天宣布利率不變。</p><p>市場反應平淡。</p>", "央行今天宣布利率不變。市場反應平淡。"),
+        ("台積電&amp;鴻海今天股價同步上漲&nbsp;兩成。", "台積電&鴻海今天股價同步上漲兩成。"),
+        ('請見<a href="https://example.com/n/1">相關報導</a>。', "請見相關報導。"),
+        ("內文。<script>var ad = 1;</script>下一段。", "內文。下一段。"),
+        # wire-service datelines at the start
+        ("（中央社記者王小明台北23日電）" + STORY, STORY),
+        ("（中央社台北23日電）" + STORY, STORY),
+        ("(中央社記者王小明、李大華台北２３日專電)" + STORY, STORY),
+        ("（中央社華盛頓22日綜合外電報導）" + STORY, STORY),
+        ("中央社台北23日電 " + STORY, STORY),
+        # reporter and editor lines at the start or the end, bracketed or not
+        ("〔記者王小明／台北報導〕" + STORY, STORY),
+        ("【記者王小明／台北即時報導】" + STORY, STORY),
+        ("〔即時新聞／綜合報導〕" + STORY, STORY),
+        ("記者王小明／台北報導\n" + STORY, STORY),
+        ("記者王小明／台北報導" + STORY, STORY),
+        ("記者 王小明 / 攝影 李大華 報導\n" + STORY, STORY),
+        ("記者王小明 台中報導\n" + STORY, STORY),
+        (STORY + "（編輯：陳正健）1131023", STORY),
+        (STORY + "（記者王小明／台北報導）（編輯：陳正健）", STORY),
+        (STORY + "\n記者王小明／台北報導", STORY),
+        (STORY + "（責任編輯：陳柏宇）", STORY),
+        (STORY + "責任編輯：陳柏宇", STORY),
+        # source credits in parentheses or brackets, wherever they stand
+        (STORY + "（公視新聞）", STORY),
+        ("台北市長蔣萬安今天出席典禮(圖/記者王小明攝)，路線全長約14.9公里。", "台北市長蔣萬安今天出席典禮，路線全長約14.9公里。"),
+        ("市府預計2031年通車。（圖／台北市捷運局提供）預算由中央補助四成。", "市府預計2031年通車。預算由中央補助四成。"),
+        ("颱風接近東部海面（資料照）。", "颱風接近東部海面。"),
+        (STORY + "（更新時間：18:30）", STORY),
+        ("颱風接近東部海面。（影音來源：公視新聞）氣象署表示，今晚可能發布陸上警報。",
+         "颱風接近東部海面。氣象署表示，今晚可能發布陸上警報。"),
+        ("颱風接近東部海面。〔中央社／記者王小明〕氣象署表示，今晚發布警報。", "颱風接近東部海面。氣象署表示，今晚發布警報。"),
+        # photo and video captions
+        ("▲蔣萬安出席記者會。（圖／記者王小明攝）" + STORY, STORY),
+        (STORY + "\n▲捷運環狀線北段路線圖\n預算由中央補助四成。", STORY + "預算由中央補助四成。"),
+        ("圖說：環狀線北段預定路線。" + STORY, STORY),
+        # footers after the story
+        (STORY + "\n※延伸閱讀：環狀線南段明年動工", STORY),
+        (STORY + "＊珍惜生命，自殺不能解決問題，生命一定可以找到出路。安心專線：1925", STORY),
+        (STORY + "延伸閱讀：\n環狀線南段明年動工", STORY),
+        # what is not a credit stays
+        ("世界衛生組織（WHO）今天表示，疫苗覆蓋率（約七成）仍不足。", "世界衛生組織（WHO）今天表示，疫苗覆蓋率（約七成）仍不足。"),
+        ("記者會上市長表示，媒體報導不實。", "記者會上市長表示，媒體報導不實。"),
+        ("中央社今天報導，央行將升息半碼。", "中央社今天報導，央行將升息半碼。"),
+    ],
+)
+def test_content_rules_remove_what_newsrooms_add_and_keep_the_story(raw, clean):
+    assert cleaning.clean_content(raw) == clean
+
+
+@pytest.mark.parametrize(
+    ("raw", "clean"),
+    [
+        ("【影】台股站上兩萬四千點", "台股站上兩萬四千點"),
+        ("〔即時〕颱風海警發布 東部嚴防豪雨", "颱風海警發布 東部嚴防豪雨"),
+        ("《獨家》台積電擬赴德設第二座廠", "台積電擬赴德設第二座廠"),
+        ("【快訊】【影】北捷環狀線今天動工", "北捷環狀線今天動工"),
+        ("快訊／台股盤中大漲三百點", "台股盤中大漲三百點"),
+        ("北捷環狀線北段今天動工【影】", "北捷環狀線北段今天動工"),
+        ("台股盤中大漲三百點 | 公視新聞網 PNN", "台股盤中大漲三百點"),
+        ("台股盤中大漲三百點 - 自由時報電子報", "台股盤中大漲三百點"),
+        ("蛋價又要漲了！！！", "蛋價又要漲了！"),
+        ("颱風假放不放？？", "颱風假放不放？"),
+        ("真的假的?!?!", "真的假的？！"),
+        ("颱風接近東部海面(圖)", "颱風接近東部海面"),
+        ("台積電&amp;鴻海股價同步上漲", "台積電&鴻海股價同步上漲"),
+        ("《魷魚遊戲2》全球首播 網友熱議", "《魷魚遊戲2》全球首播 網友熱議"),  # a work's name, not a rubric
+        ("台北捷運環狀線北段動工   預計2031年通車", "台北捷運環狀線北段動工 預計2031年通車"),
+    ],
+)
+def test_title_rules_remove_rubrics_site_names_and_repeated_marks(raw, clean):
+    assert cleaning.clean_title(raw) == clean
+
+
+def test_sentences_around_a_removed_credit_survive_intact():
+    before = "行政院今天通過明年度總預算案，總額達新台幣3兆元，創歷史新高。"
+    after = "主計總處表示，社福支出占比最高，其次是國防與教育。"
+    raw = f"（中央社記者王小明台北23日電）{before}(圖/記者李大華攝){after}（編輯：陳正健）1131023"
+    clean = cleaning.clean_content(raw)
+    assert clean == before + after
+    assert cleaning.sentences(clean) == cleaning.sentences(before) + cleaning.sentences(after)
 
 
 def test_width_normalisation_turns_fullwidth_digits_ascii_and_ascii_punctuation_fullwidth():
@@ -12,25 +106,6 @@ def test_emoji_and_decorative_symbols_are_removed():
     assert cleaning.remove_emoji("流感疫苗開打🔥 逾50萬人接種⚠️★") == "流感疫苗開打 逾50萬人接種"
 
 
-def test_title_rubric_tags_are_stripped():
-    assert cleaning.clean_title("【快訊】台股站上兩萬四千點") == "台股站上兩萬四千點"
-
-
-def test_reporter_line_and_trailing_source_credits_are_stripped():
-    text = "記者林雅婷／台北報導\n央行今天宣布利率不變。（公視新聞）(責任編輯：陳柏宇)"
-    assert cleaning.clean_content(text) == "央行今天宣布利率不變。"
-    assert cleaning.clean_content("颱風接近。【記者許文華／綜合報導】") == "颱風接近。"
-
-
-def test_picture_asides_are_removed_but_other_parentheses_stay():
-    assert cleaning.clean_content("新廠落成（圖／公視新聞網），世界衛生組織（WHO）表示肯定。") == "新廠落成，世界衛生組織（WHO）表示肯定。"
-
-
-def test_whitespace_is_dropped_in_prose_and_single_spaces_kept_in_titles():
-    assert cleaning.clean_content("  第一句。 \n第二句  有空白。 ") == "第一句。第二句有空白。"
-    assert cleaning.clean_title("台北捷運環狀線北段動工   預計2031年通車") == "台北捷運環狀線北段動工 預計2031年通車"
-
-
 def test_lead_n_keeps_whole_leading_sentences_within_budget():
     content = "第一句話在這裡。第二句也很短！第三句會超過預算的長度很多很多很多。"
     assert cleaning.lead_n(content, 15) == "第一句話在這裡。第二句也很短！"
@@ -41,27 +116,35 @@ def test_lead_n_cuts_a_single_overlong_first_sentence_at_the_budget():
     assert cleaning.lead_n("一" * 50 + "。", 10) == "一" * 10
 
 
-def test_near_duplicates_map_a_lightly_edited_copy_to_the_first_occurrence():
-    base = ("經濟部今天表示，國內晶圓廠採購國產半導體設備的比率已提高到兩成，較五年前成長一倍。"
-            "經濟部將持續以研發補助與驗證平台，協助設備業者打入先進製程供應鏈，降低對進口設備的依賴。")
-    texts = [base, "完全不同的一篇文章，談的是颱風與豪雨造成的災情以及後續的復原工作。", base.replace("表示", "指出")]
-    assert cleaning.near_duplicates(texts, threshold=0.8) == {2: 0}
-
-
-def test_clean_rows_counts_every_drop_by_rule():
+def test_clean_rows_counts_every_drop_and_every_edit_by_rule():
     rules = CleaningRules(title_min_chars=8, title_max_chars=30, content_min_chars=10)
     body = "這是一篇足夠長的新聞內容，用來測試清理規則是否正確。"
     rows = [
-        {"content": body, "title": "一個長度剛好合適的新聞標題"},
+        {"content": "〔記者王小明／台北報導〕" + body, "title": "【影】一個長度剛好合適的新聞標題！！"},
         {"content": body, "title": "另一個長度合適但內容重複的標題"},
         {"content": "另一篇完全不同的新聞，內容談的是颱風。", "title": None},
-        {"content": "", "title": "內容是空的但標題很正常喔"},
+        {"content": "（中央社台北23日電）", "title": "內容只有電頭而標題很正常喔"},
         {"content": "又一篇不同的新聞內容在這裡出現了。", "title": "太短"},
         {"content": "第四篇不同的新聞內容在這裡出現了。", "title": "這" * 31},
     ]
     report = clean_rows(rows, rules)
-    assert [r["title"] for r in report.kept] == ["一個長度剛好合適的新聞標題"]
+    assert [(r["content"], r["title"]) for r in report.kept] == [(body, "一個長度剛好合適的新聞標題！")]
     assert dict(report.dropped) == {
         "exact_duplicate": 1, "empty_title": 1, "empty_or_short_content": 1,
         "title_too_short": 1, "title_too_long": 1, "near_duplicate": 0,
     }
+    assert report.edited["content: reporter_line"] == 1 and report.edited["content: wire_dateline"] == 1
+    assert report.edited["title: title_tag"] == 1 and report.edited["title: end_punctuation"] == 1
+    table = {rule: (edited, dropped) for rule, edited, dropped in report.table()}
+    assert table["content: reporter_line"] == (1, 0) and table["exact_duplicate"] == (0, 1)
+
+
+def test_clean_rows_drops_a_lightly_edited_copy_as_a_near_duplicate():
+    base = ("經濟部今天表示，國內晶圓廠採購國產半導體設備的比率已提高到兩成，較五年前成長一倍。"
+            "經濟部將持續以研發補助與驗證平台，協助設備業者打入先進製程供應鏈，降低對進口設備的依賴。")
+    rows = [{"content": base, "title": "國產半導體設備採購比率提高到兩成"},
+            {"content": "颱風今天接近東部海面，氣象署發布海上警報，花東地區要嚴防強風豪雨。", "title": "颱風接近 花東嚴防強風豪雨"},
+            {"content": base.replace("表示", "指出"), "title": "經濟部：國產半導體設備採購達兩成"}]
+    report = clean_rows(rows, CleaningRules())
+    assert [r["title"] for r in report.kept] == ["國產半導體設備採購比率提高到兩成", "颱風接近 花東嚴防強風豪雨"]
+    assert report.dropped["near_duplicate"] == 1
