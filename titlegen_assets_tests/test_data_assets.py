@@ -21,7 +21,8 @@ def test_sample_materializes_into_versioned_splits_with_passing_checks(resources
     assert len(checks) == 4 and all(c.passed for c in checks)
     meta = result.asset_materializations_for_node("cleaned_splits")[0].metadata
     assert meta["rows_train"].value > 100 and meta["rows_test"].value >= 10
-    assert "exact_duplicate" in meta["drops_by_rule"].value
+    assert "| exact_duplicate | 0 | 4 |" in meta["cleaning_by_rule"].value
+    assert "| content: reporter_line |" in meta["cleaning_by_rule"].value
     assert "data:image/png;base64," in meta["length_histograms"].value
     manifest = result.output_for_node("cleaned_splits")
     assert (artifact_root / "splits" / manifest["version"] / "length_histograms.png").is_file()
@@ -80,3 +81,21 @@ def test_a_failure_while_writing_splits_leaves_no_partial_folder(resources, arti
 def test_file_source_without_a_path_is_rejected_by_config_validation(resources):
     with pytest.raises(Exception, match="source='file' needs path"):
         _materialize(resources, {"ops": {"raw_dataset": {"config": {"source": "file"}}}})
+
+
+def test_a_file_without_usable_rows_fails_naming_the_file_and_the_drops_and_writes_no_splits(
+        resources, artifact_root, tmp_path):
+    bad = tmp_path / "scraped.jsonl"
+    rows = [{"content": "（中央社台北23日電）", "title": "颱風假今天放不放"},  # nothing left after the dateline
+            {"content": "央行今天宣布利率維持不變，市場反應平淡。", "title": "【快訊】升息"},  # too short once the tag goes
+            {"content": "央行今天宣布利率維持不變，市場反應平淡。", "title": None}]
+    bad.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows), encoding="utf-8")
+    config = {"ops": {"raw_dataset": {"config": {"source": "file", "path": str(bad)}}}}
+    result = _materialize(resources, config, raise_on_error=False)
+    assert not result.success
+    failure = result.get_step_failure_events()[0]
+    assert failure.step_key == "cleaned_splits"
+    message = failure.event_specific_data.error.to_string()
+    assert f"no usable rows in {bad}: all 3 rows were dropped" in message
+    assert "empty_or_short_content: 1" in message and "title_too_short: 1" in message and "empty_title: 1" in message
+    assert not (artifact_root / "splits").exists()

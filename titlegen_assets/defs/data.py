@@ -1,13 +1,12 @@
 """Data stage: raw_dataset (one of three sources) and cleaned_splits (cleaning rules + a seeded split)."""
 
 import json
-from collections import Counter
 from pathlib import Path
 
 import dagster as dg
 
 from titlegen_assets.artifacts import atomic_folder
-from titlegen_assets.cleaning import clean_rows
+from titlegen_assets.cleaning import CleaningReport, clean_rows
 from titlegen_assets.code_version import DATA_CODE
 from titlegen_assets.config import CleanedSplitsConfig, RawDatasetConfig
 from titlegen_assets.fingerprint import fingerprint
@@ -16,6 +15,15 @@ from titlegen_assets.resources import ArtifactStore, HuggingFaceHub
 from titlegen_assets.markdown import markdown_table
 from titlegen_assets.sources import read_source
 from titlegen_assets.splitting import SPLIT_COLUMNS, SPLITS, split_rows
+
+
+def _cleaning_table(report: CleaningReport) -> str:
+    """Every rule with the rows it edited and the rows it dropped, as a markdown table."""
+    return markdown_table(("rule", "rows edited", "rows dropped"), report.table())
+
+
+def _drops_in_words(report: CleaningReport) -> str:
+    return ", ".join(f"{rule}: {count}" for rule, count in report.dropped.items() if count) or "no rows read"
 
 
 @dg.asset(group_name="data", kinds={"huggingface", "python"})
@@ -62,6 +70,14 @@ def cleaned_splits(
     target = artifacts.path("splits", version)
     rows = datasets.load_from_disk(raw_dataset["path"]).to_list()
     report = clean_rows(rows, config.rules())
+    if not report.kept:
+        raise dg.Failure(
+            description=f"cleaned_splits: no usable rows in {raw_dataset['source']['location']}: "
+            f"all {len(rows)} rows were dropped ({_drops_in_words(report)}). Check that input_column/target_column "
+            "name the article and the title, or loosen the rules that dropped them (title_min_chars, "
+            "title_max_chars, content_min_chars).",
+            metadata={"cleaning_by_rule": dg.MetadataValue.md(_cleaning_table(report))},
+        )
     splits = split_rows(report.kept, config.seed, config.validation_fraction, config.test_fraction)
     sizes = {name: len(splits[name]) for name in SPLITS}
     context.log.info(f"cleaned_splits: kept {len(report.kept)} of {len(rows)} rows; splits {sizes}")
@@ -69,19 +85,22 @@ def cleaned_splits(
         context.log.info(f"cleaned_splits {version} already at {target}: inputs and config unchanged, nothing written")
     else:
         with atomic_folder(target) as staging:
-            datasets.DatasetDict(
-                {name: datasets.Dataset.from_list([{k: r[k] for k in SPLIT_COLUMNS} for r in splits[name]])
+            features = datasets.Features({"content": datasets.Value("string"), "title": datasets.Value("string"),
+                                          "source_row": datasets.Value("int64")})
+            datasets.DatasetDict(  # from columns, so an empty split keeps its columns
+                {name: datasets.Dataset.from_dict({k: [r[k] for r in splits[name]] for k in SPLIT_COLUMNS},
+                                                  features=features)
                  for name in SPLITS}
-            ).save_to_disk(str(staging))
+            ).save_to_disk(str(staging), num_shards={name: 1 for name in SPLITS if not splits[name]})
+            # ↑ one (empty) shard: with none, load_from_disk fails with an IndexError (datasets 5.2)
             histograms_png(
                 {"content length": [len(r["content"]) for r in report.kept],
                  "title length": [len(r["title"]) for r in report.kept]},
                 staging / "length_histograms.png", "cleaned_splits: lengths (characters)", "characters",
             )
             (staging / "cleaning_report.json").write_text(json.dumps(
-                {"rules": config.model_dump(), "dropped": dict(report.dropped), "sizes": sizes,
-                 "shortened_to_lead_n": report.shortened_to_lead_n}, ensure_ascii=False, indent=2))
-    drops = Counter(report.dropped)
+                {"rules": config.model_dump(), "dropped": dict(report.dropped), "edited": dict(report.edited),
+                 "sizes": sizes, "shortened_to_lead_n": report.shortened_to_lead_n}, ensure_ascii=False, indent=2))
     manifest = {"path": str(target), "version": version, "sizes": sizes, "rules": config.model_dump(),
                 "source": raw_dataset["source"]}
     return dg.Output(
@@ -90,8 +109,8 @@ def cleaned_splits(
         metadata={
             **{f"rows_{name}": size for name, size in sizes.items()},
             "rows_in": len(rows),
-            "rows_dropped": sum(drops.values()),
-            "drops_by_rule": dg.MetadataValue.md(markdown_table(("rule", "rows dropped"), sorted(drops.items()))),
+            "rows_dropped": sum(report.dropped.values()),
+            "cleaning_by_rule": dg.MetadataValue.md(_cleaning_table(report)),
             "shortened_to_lead_n": report.shortened_to_lead_n,
             "length_histograms": dg.MetadataValue.md(markdown_image(target / "length_histograms.png", "length histograms")),
             "seed": config.seed,
