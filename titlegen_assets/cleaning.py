@@ -16,8 +16,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 _CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-_FULLWIDTH_ALNUM = {chr(c): chr(c - 0xFEE0) for c in range(0xFF10, 0xFF5F) if chr(c - 0xFEE0).isalnum()}
-_FULLWIDTH_ALNUM["\u3000"] = " "
+_FULLWIDTH_ALNUM = str.maketrans(
+    {chr(c): chr(c - 0xFEE0) for c in range(0xFF10, 0xFF5F) if chr(c - 0xFEE0).isalnum()} | {"\u3000": " "}
+)
+_FULLWIDTH = re.compile("[\uff10-\uff5e\u3000]+")
+_ASCII_PUNCT = re.compile("[,!?:;]")
+_ASCII_PUNCT_AFTER_CJK = re.compile(rf"(?<=[{_CJK}])\s*([,!?:;]+)\s*")
+_ASCII_PARENS_AROUND_CJK = re.compile(rf"\(([^()]*[{_CJK}][^()]*)\)")
 _HALF_TO_FULL_PUNCT = str.maketrans({",": "，", "!": "！", "?": "？", ":": "：", ";": "；"})
 
 _EMOJI = re.compile(
@@ -70,6 +75,7 @@ _TRAILING_REPORTER = re.compile(
     rf"(?:\s*{_OPEN}\s*(?:{_REPORTER}|{_EDITOR})\s*{_CLOSE}{_CNA_CODE}"
     rf"|(?:(?<=[。！？」』\n])|^)\s*(?:{_REPORTER}|{_EDITOR}{_INNER}*?)){_CNA_CODE}\s*$"
 )
+_CREDIT_TAIL_CHARS = 160  # a closing credit is short: only the end of the text is searched for one
 _CREDIT_ANYWHERE = re.compile(rf"{_BRACKETED_CREDIT}(?:{_CNA_CODE}(?=\s*$))?")
 
 # --- captions and footers -------------------------------------------------------------------------------------
@@ -78,6 +84,7 @@ _CAPTION = re.compile(
     r"|[▲△▼►][^▲△▼►\n。！？]*[。！？]?"  # a caption line without a credit: up to its line or sentence end
     r"|(?:(?<=[。！？」\n])|^)\s*圖說[：:][^\n。！？]*[。！？]?"
 )
+_CAPTION_MARK = re.compile(r"[▲△▼►]|圖說")  # a cheap test first: the caption pattern is slow to scan
 _FOOTER = re.compile(
     r"(?:(?<=[。！？」』\n])|^)\s*(?:[※＊*★☆►➤▸■]+\s*(?:延伸閱讀|相關新聞|更多新聞|看更多|點我|下載|本文|版權|未經授權|"
     r"喝酒不開車|酒後不開車|珍惜生命|自殺|《[^》]{1,12}》提醒您)|(?:延伸閱讀|相關新聞|更多新聞)\s*[：:]).*$",
@@ -95,6 +102,9 @@ _SITE_SUFFIX = re.compile(
     r"\s*[|｜\-–—]\s*[^|｜]{0,12}(?:新聞網?|電子報|新聞雲|PNN|日報|時報|財經|中央社|CNA)[^|｜]{0,8}$"
 )  # … | 公視新聞網 PNN, … - 自由時報電子報, …｜ETtoday新聞雲
 _REPEATED_END_PUNCT = re.compile(r"[！？。～~]{2,}$")
+_WHITESPACE = re.compile(r"\s+")
+_SPACE = re.compile(" ")
+_CHINESE_OR_PUNCT = re.compile(rf"[{_CJK}，。！？：；、（）「」]")
 _SENTENCE = re.compile(r"[^。！？!?]*[。！？!?]+[」』”]?|[^。！？!?]+$")
 
 
@@ -107,9 +117,12 @@ def strip_html(text: str) -> str:
 
 def normalize_width(text: str) -> str:
     """Full-width letters and digits to half-width; ASCII ,!?:; and () after Chinese text to their full-width forms."""
-    text = unicodedata.normalize("NFC", text).translate(str.maketrans(_FULLWIDTH_ALNUM))
-    text = re.sub(rf"(?<=[{_CJK}])\s*([,!?:;]+)\s*", lambda m: m.group(1).translate(_HALF_TO_FULL_PUNCT), text)
-    return re.sub(rf"\(([^()]*[{_CJK}][^()]*)\)", r"（\1）", text)
+    if not unicodedata.is_normalized("NFC", text):
+        text = unicodedata.normalize("NFC", text)
+    text = _FULLWIDTH.sub(lambda m: m.group().translate(_FULLWIDTH_ALNUM), text)
+    if _ASCII_PUNCT.search(text):  # the full pattern starts with a look-behind: slow to scan, so test first
+        text = _ASCII_PUNCT_AFTER_CJK.sub(lambda m: m.group(1).translate(_HALF_TO_FULL_PUNCT), text)
+    return _ASCII_PARENS_AROUND_CJK.sub(r"（\1）", text)
 
 
 def strip_wire_dateline(content: str) -> str:
@@ -121,14 +134,14 @@ def strip_reporter_lines(content: str) -> str:
     """Reporter and editor credits opening or closing the story, bracketed or not: 〔記者王小明／台北報導〕,
     記者王小明／台北報導, （編輯：陳正健）1131023, 責任編輯：陳柏宇."""
     content = _LEADING_REPORTER.sub("", content, count=1)
-    while (shorter := _TRAILING_REPORTER.sub("", content, count=1)) != content:
-        content = shorter
+    while match := _TRAILING_REPORTER.search(content, max(0, len(content) - _CREDIT_TAIL_CHARS)):
+        content = content[: match.start()]
     return content
 
 
 def strip_captions(content: str) -> str:
     """Photo and video captions: ▲蔣萬安出席記者會。（圖／記者王小明攝）, 圖說：…; the story around them stays."""
-    return _CAPTION.sub("", content)
+    return _CAPTION.sub("", content) if _CAPTION_MARK.search(content) else content
 
 
 def strip_source_credits(text: str) -> str:
@@ -166,10 +179,16 @@ def collapse_whitespace(text: str, keep_spaces: bool = False) -> str:
 
     Titles keep their single spaces: in zh-TW headlines a space separates two clauses, like a comma.
     """
-    text = re.sub(r"\s+", " ", text).strip()
+    text = _WHITESPACE.sub(" ", text).strip()
     if keep_spaces:
         return text
-    return re.sub(rf"\s+(?=[{_CJK}，。！？：；、（）「」])|(?<=[{_CJK}，。！？：；、（）「」])\s+", "", text)
+    return _SPACE.sub(_drop_space_next_to_chinese, text)
+
+
+def _drop_space_next_to_chinese(match: re.Match) -> str:
+    text, start, end = match.string, match.start(), match.end()
+    beside = (start and _CHINESE_OR_PUNCT.match(text, start - 1)) or (end < len(text) and _CHINESE_OR_PUNCT.match(text, end))
+    return "" if beside else match.group()
 
 
 @dataclass(frozen=True)
@@ -277,18 +296,30 @@ class CleaningReport:
         return edits + [(name, 0, self.dropped[name]) for name in DROP_RULES]
 
 
-def clean_rows(rows: list[dict], rules: CleaningRules) -> CleaningReport:
+def clean_texts(pairs: list[tuple[str, str]]) -> list[tuple[str, str, list[str]]]:
+    """(content, title) pairs through the rules: the cleaned pair and the names of the rules that changed it."""
+    cleaned = []
+    for content, title in pairs:
+        edited: Counter = Counter()
+        cleaned.append((apply_rules(content, CONTENT_RULES, edited, "content: "),
+                        apply_rules(title, TITLE_RULES, edited, "title: "), list(edited)))
+    return cleaned
+
+
+def clean_rows(rows: list[dict], rules: CleaningRules, workers: int = 1) -> CleaningReport:
     """Clean ``content``/``title`` of each row and drop what cannot train a headline model; counts every edit and
-    drop by rule. Edits are counted on every row, including rows later dropped."""
+    drop by rule (edits on every row, including rows later dropped). Text rules and near-duplicate sketches run in
+    ``workers`` processes on large inputs; the result does not depend on ``workers``."""
     from titlegen_assets.dedup import near_duplicates
+    from titlegen_assets.parallel import map_chunks
 
     report = CleaningReport()
     seen_content: set[str] = set()
     seen_title: set[str] = set()
     candidates = []
-    for row in rows:
-        content = apply_rules(row.get("content") or "", CONTENT_RULES, report.edited, "content: ")
-        title = apply_rules(row.get("title") or "", TITLE_RULES, report.edited, "title: ")
+    texts = [(row.get("content") or "", row.get("title") or "") for row in rows]
+    for row, (content, title, edited) in zip(rows, map_chunks(clean_texts, texts, workers)):
+        report.edited.update(edited)
         if not title:
             report.dropped["empty_title"] += 1
         elif len(content) < rules.content_min_chars:
@@ -303,7 +334,7 @@ def clean_rows(rows: list[dict], rules: CleaningRules) -> CleaningReport:
             seen_content.add(content)
             seen_title.add(title)
             candidates.append({**row, "content": content, "title": title})
-    repeats = near_duplicates([c["content"] for c in candidates], rules.near_duplicate_threshold)
+    repeats = near_duplicates([c["content"] for c in candidates], rules.near_duplicate_threshold, workers)
     report.dropped["near_duplicate"] += len(repeats)
     for i, row in enumerate(candidates):
         if i in repeats:

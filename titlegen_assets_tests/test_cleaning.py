@@ -148,3 +148,14 @@ def test_clean_rows_drops_a_lightly_edited_copy_as_a_near_duplicate():
     report = clean_rows(rows, CleaningRules())
     assert [r["title"] for r in report.kept] == ["國產半導體設備採購比率提高到兩成", "颱風接近 花東嚴防強風豪雨"]
     assert report.dropped["near_duplicate"] == 1
+
+
+def test_sketches_from_worker_processes_equal_those_made_in_process():
+    from titlegen_assets.dedup import signatures
+    from titlegen_assets.parallel import map_chunks
+
+    texts = [STORY, STORY.replace("今天", "昨天"), "颱風今天接近東部海面，氣象署發布海上警報。"] * 3
+    in_process = signatures(texts)
+    in_workers = map_chunks(signatures, texts, workers=2, chunk_size=2, min_items=1)
+    assert [list(s.hashvalues) for s in in_workers] == [list(s.hashvalues) for s in in_process]
+    assert in_process[0].jaccard(in_process[1]) > 0.6 > in_process[0].jaccard(in_process[2])

@@ -10,6 +10,7 @@ from titlegen_assets.cleaning import CleaningReport, clean_rows
 from titlegen_assets.code_version import DATA_CODE
 from titlegen_assets.config import CleanedSplitsConfig, RawDatasetConfig
 from titlegen_assets.fingerprint import fingerprint
+from titlegen_assets.parallel import available_cpus
 from titlegen_assets.plots import histograms_png, markdown_image
 from titlegen_assets.resources import ArtifactStore, HuggingFaceHub
 from titlegen_assets.markdown import markdown_table
@@ -69,7 +70,7 @@ def cleaned_splits(
     version = fingerprint(raw_dataset["version"], config.model_dump(), DATA_CODE)
     target = artifacts.path("splits", version)
     rows = datasets.load_from_disk(raw_dataset["path"]).to_list()
-    report = clean_rows(rows, config.rules())
+    report = clean_rows(rows, config.rules(), workers=available_cpus())
     if not report.kept:
         raise dg.Failure(
             description=f"cleaned_splits: no usable rows in {raw_dataset['source']['location']}: "
