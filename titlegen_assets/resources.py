@@ -31,14 +31,19 @@ class OllamaServer(dg.ConfigurableResource):
     timeout_s: float = Field(default=600.0, description="Client timeout; creating a model from safetensors takes minutes.")
 
     def base_url(self) -> str:
-        """OLLAMA_HOST as Ollama reads it: a scheme and port are added when missing."""
+        """OLLAMA_HOST as Ollama reads it (envconfig.Host): no scheme means http on port 11434; an explicit
+        http:// or https:// without a port means 80 or 443."""
         import os
+        from urllib.parse import urlsplit
 
-        host = (self.host or os.environ.get("OLLAMA_HOST") or "127.0.0.1:11434").rstrip("/")
-        if "://" not in host:
-            host = f"http://{host}"
-        scheme, rest = host.split("://", 1)
-        return host if ":" in rest.split("/")[0] else f"{scheme}://{rest}:11434"
+        host = (self.host or os.environ.get("OLLAMA_HOST") or "").strip() or "127.0.0.1:11434"
+        scheme, has_scheme, rest = host.partition("://")
+        if not has_scheme:
+            scheme, rest = "http", host
+        default_port = {"http": 80, "https": 443}.get(scheme, 11434) if has_scheme else 11434
+        parts = urlsplit(f"{scheme}://{rest}")
+        netloc = parts.netloc if parts.port else f"{parts.netloc}:{default_port}"
+        return f"{scheme}://{netloc}{parts.path.rstrip('/')}"
 
     def client(self):
         import ollama

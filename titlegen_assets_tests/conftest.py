@@ -11,18 +11,23 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference"
-TEST_DATA = Path(__file__).parent / "data"
+REFERENCE_FILES = ("gemma3n_chat_template.jinja", "ollama_library_gemma3n_template.gotmpl")
 
 
 @pytest.fixture(scope="session")
-def reference_dir() -> Path:
-    """The reference files copied from ``../shared/reference`` into the tests' own data (refreshed when present)."""
+def reference_dir(tmp_path_factory) -> Path:
+    """The files copied from the real systems (``../shared/reference``), copied into this session's temporary
+    folder so no test reads or writes them in place."""
     import shutil
 
-    for name in ("gemma3n_chat_template.jinja", "ollama_library_gemma3n_template.gotmpl"):
-        if (REFERENCE / name).is_file():
-            shutil.copyfile(REFERENCE / name, TEST_DATA / name)
-    return TEST_DATA
+    missing = [name for name in REFERENCE_FILES if not (REFERENCE / name).is_file()]
+    if missing:
+        pytest.fail(f"{REFERENCE} lacks {', '.join(missing)}: the tests need the shared/ folder checked out beside "
+                    "this repository (CI has it there)")
+    copy = tmp_path_factory.mktemp("reference")
+    for name in REFERENCE_FILES:
+        shutil.copyfile(REFERENCE / name, copy / name)
+    return copy
 
 
 @pytest.fixture(scope="session")

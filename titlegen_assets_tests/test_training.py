@@ -5,7 +5,7 @@ from functools import partial
 import pytest
 
 from titlegen_assets.config import TrainingConfig
-from titlegen_assets.prompts import INSTRUCTION, training_example
+from titlegen_assets.prompts import INSTRUCTION, prompt_messages, training_example
 
 TINY = dict(base_model="titlegen/smoke-gemma3n-tiny", backend="trl", max_steps=4, save_steps=2, logging_steps=1,
             per_device_train_batch_size=4, gradient_accumulation_steps=1, max_seq_length=512,
@@ -77,8 +77,17 @@ def test_training_resumes_from_the_last_checkpoint_and_merges_into_a_loadable_16
     assert (merged / "model.safetensors").is_file() and (merged / "generation_config.json").is_file()
     model, tokenizer = load_for_generation(str(merged))
     assert tokenizer.chat_template and "<start_of_turn>" in tokenizer.chat_template
-    [title] = generate_titles(model, tokenizer, ["颱風今天接近東部海面，氣象署發布海上颱風警報。"], max_new_tokens=8)
-    assert isinstance(title, str) and "<end_of_turn>" not in title
+    article = "颱風今天接近東部海面，氣象署發布海上颱風警報。"
+    [title] = generate_titles(model, tokenizer, [article], max_new_tokens=8)
+    # the oracle: the plain greedy continuation rendered with its special tokens, cut at the first end of turn
+    prompt = tokenizer(tokenizer.apply_chat_template(prompt_messages(article), tokenize=False, add_generation_prompt=True),
+                       return_tensors="pt", add_special_tokens=False)
+    continuation = model.generate(**prompt, max_new_tokens=8, do_sample=False)
+    rendered = tokenizer.decode(continuation[0, prompt["input_ids"].shape[1] :], skip_special_tokens=False)
+    expected = rendered.split("<end_of_turn>")[0].split(tokenizer.eos_token)[0]
+    for special in tokenizer.all_special_tokens:
+        expected = expected.replace(special, "")
+    assert title == expected.strip()
 
 
 def test_training_example_puts_the_instruction_in_the_system_turn_and_the_title_in_the_completion():
