@@ -29,8 +29,8 @@ def source_digest(*names: str, root: Path = PACKAGE, length: int = 12) -> str:
     return digest.hexdigest()[:length]
 
 
-#: What shapes the splits: the cleaning rules and the split.
-DATA_CODE = source_digest("cleaning.py", "splitting.py", "sources.py")
+#: What shapes the splits: the cleaning rules, near-duplicate detection and the split.
+DATA_CODE = source_digest("cleaning.py", "dedup.py", "splitting.py", "sources.py")
 #: What shapes the adapter: the one prompt (instruction, chat template) and the training code.
 TRAINING_CODE = source_digest("prompts.py", "training", "smoke_model")
 #: What shapes the merged folder: the merge and the GGUF-side tokenizer copy.

@@ -8,11 +8,9 @@ start lora_adapter. The control run shows lora_adapter does start when the check
 import json
 import shutil
 
-import dagster as dg
 import pytest
 
-from titlegen_assets.definitions import defs
-from titlegen_assets.resources import ArtifactStore
+from titlegen_assets_tests.support import materialize
 
 THROUGH_TRAINING = ["raw_dataset", "cleaned_splits", "lora_adapter"]
 CHECKS = ("splits_not_empty", "no_empty_content_or_title", "titles_within_bounds", "no_leakage_between_splits")
@@ -29,15 +27,11 @@ def news_file(tmp_path):
     return path
 
 
-def _run(tmp_path, news_file, selection):
+def _run(artifact_root, news_file, selection):
     config = {"ops": {"raw_dataset": {"config": {"source": "file", "path": str(news_file)}},
                       # if lora_adapter ever starts, it fails at once: this base model does not exist
-                      "lora_adapter": {"config": {"base_model": str(tmp_path / "no-such-model"), "backend": "trl"}}}}
-    if "lora_adapter" not in selection:
-        config["ops"].pop("lora_adapter")
-    resources = {**defs.resources, "artifacts": ArtifactStore(root=str(tmp_path / "artifacts"))}
-    return dg.materialize([*defs.assets, *defs.asset_checks], selection=selection, run_config=config,
-                          resources=resources, raise_on_error=False)
+                      "lora_adapter": {"config": {"base_model": str(artifact_root / "no-such-model"), "backend": "trl"}}}}
+    return materialize(selection, config)
 
 
 def _rewrite_splits(path: str, change) -> None:
@@ -86,13 +80,13 @@ def _leak(splits):
         (_leak, "no_leakage_between_splits", "2 text(s) in two splits: content in train and test, title in train and test"),
     ],
 )
-def test_each_failing_data_check_says_why_and_lora_adapter_never_starts(tmp_path, news_file, change, failing_check,
-                                                                          reason):
-    first = _run(tmp_path, news_file, ["raw_dataset", "cleaned_splits"])
+def test_each_failing_data_check_says_why_and_lora_adapter_never_starts(artifact_root, news_file, change,
+                                                                          failing_check, reason):
+    first = _run(artifact_root, news_file, ["raw_dataset", "cleaned_splits"])
     assert first.success and all(e.passed for e in first.get_asset_check_evaluations())
     _rewrite_splits(first.output_for_node("cleaned_splits")["path"], change)
 
-    second = _run(tmp_path, news_file, THROUGH_TRAINING)
+    second = _run(artifact_root, news_file, THROUGH_TRAINING)
     verdicts = {e.check_name: e for e in second.get_asset_check_evaluations()}
     assert not verdicts[failing_check].passed
     assert reason in verdicts[failing_check].description
@@ -100,20 +94,20 @@ def test_each_failing_data_check_says_why_and_lora_adapter_never_starts(tmp_path
     assert not _started(second, "lora_adapter")
 
 
-def test_unloadable_splits_fail_every_check_with_the_reason_instead_of_crashing(tmp_path, news_file):
-    first = _run(tmp_path, news_file, ["raw_dataset", "cleaned_splits"])
+def test_unloadable_splits_fail_every_check_with_the_reason_instead_of_crashing(artifact_root, news_file):
+    first = _run(artifact_root, news_file, ["raw_dataset", "cleaned_splits"])
     path = first.output_for_node("cleaned_splits")["path"]
     shutil.rmtree(f"{path}/test")  # e.g. a copy interrupted by hand
 
-    second = _run(tmp_path, news_file, THROUGH_TRAINING)
+    second = _run(artifact_root, news_file, THROUGH_TRAINING)
     verdicts = second.get_asset_check_evaluations()
     assert {e.check_name for e in verdicts} == set(CHECKS)
     assert all(not e.passed and f"cannot load the splits at {path}" in e.description for e in verdicts)
     assert not _started(second, "lora_adapter")
 
 
-def test_with_passing_checks_lora_adapter_does_start(tmp_path, news_file):
+def test_with_passing_checks_lora_adapter_does_start(artifact_root, news_file):
     """The control: the probe above would see lora_adapter start (and fail on its missing base model)."""
-    result = _run(tmp_path, news_file, THROUGH_TRAINING)
+    result = _run(artifact_root, news_file, THROUGH_TRAINING)
     assert all(e.passed for e in result.get_asset_check_evaluations())
     assert _started(result, "lora_adapter") and not result.success
