@@ -110,10 +110,3 @@ def test_training_example_puts_the_instruction_in_the_system_turn_and_the_title_
 def test_training_config_rejects_bad_values_with_what_to_change(change, message):
     with pytest.raises(ValueError, match=message):
         TrainingConfig(**change)
-
-
-def test_training_config_defaults_are_the_production_choice():
-    config = TrainingConfig()
-    assert (config.base_model, config.lora_r, config.lora_alpha, config.lora_dropout) == ("unsloth/gemma-3n-E4B-it", 16, 32, 0.05)
-    assert (config.learning_rate, config.lr_scheduler_type, config.warmup_ratio, config.num_train_epochs) == (2e-4, "cosine", 0.03, 3)
-    assert (config.max_seq_length, config.per_device_train_batch_size, config.gradient_accumulation_steps) == (2048, 4, 8)
