@@ -59,8 +59,8 @@ def test_a_changed_cleaning_rule_makes_new_splits_and_an_unchanged_rerun_writes_
     materialize_cli(DATA, config, artifacts, tmp_path / "home-2")
     assert folders(artifacts, "splits") == first, "an unchanged re-run must reuse the folder, not rewrite it"
 
-    new_rule = ("\n\n_clean_rows_before = clean_rows\n\n\ndef clean_rows(rows, rules):\n"
-                "    return _clean_rows_before([r for r in rows if '颱風' not in str(r.get('content'))], rules)\n")
+    new_rule = ("\n\n_clean_rows_before = clean_rows\n\n\ndef clean_rows(rows, rules, **options):\n"
+                "    return _clean_rows_before([r for r in rows if '颱風' not in str(r.get('content'))], rules, **options)\n")
     edited = edited_package(tmp_path, "cleaning.py", lambda text: text + new_rule)
     materialize_cli(DATA, config, artifacts, tmp_path / "home-3", pythonpath=edited)
     after = folders(artifacts, "splits")
