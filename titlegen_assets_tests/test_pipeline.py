@@ -94,10 +94,16 @@ def test_a_passing_gate_publishes_in_one_commit_with_a_card_that_carries_the_lin
 
 
 def test_without_a_token_hf_repo_writes_the_local_folder_it_would_upload(artifact_root, monkeypatch):
+    """Also a smaller gate: the first three test articles only, and no base-model baseline."""
     monkeypatch.delenv("HF_TOKEN", raising=False)
     API_DOUBLE["api"] = api = hf_api_double("x/y")
-    result = materialize(THROUGH_PUBLISH, demo_config(), dg.DagsterInstance.ephemeral(), hub=HubDouble())
+    config = demo_config(max_samples=3, compare_base_model=False)
+    result = materialize(THROUGH_PUBLISH, config, dg.DagsterInstance.ephemeral(), hub=HubDouble())
     assert result.success
+    rouge_l = next(e for e in result.get_asset_check_evaluations() if e.check_name == "rouge_l").metadata
+    assert rouge_l["sample_size"].value == 3 and rouge_l["samples"].value.count("\n") == 1 + 3
+    assert rouge_l["base_model_baseline"].value == "skipped: compare_base_model is false"
+    assert set(rouge_l["scores"].value) == {"fine-tuned", "lead-1"}
     meta = result.asset_materializations_for_node("hf_repo")[0].metadata
     assert meta["target_kind"].value.startswith("local folder")
     assert "model.safetensors" in meta["files"].value and "README.md" in meta["files"].value
