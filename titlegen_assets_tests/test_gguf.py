@@ -1,5 +1,5 @@
 """GGUF export verified for real: llama.cpp's converter, then llama.cpp itself generating the same tokens as
-transformers. Needs the build from docker/build_llama_cpp.sh (.ci/run makes it); without it this test fails."""
+transformers. The ``llama_cpp`` fixture builds llama.cpp once (docker/build_llama_cpp.sh) and caches it."""
 
 import subprocess
 
@@ -9,15 +9,6 @@ from titlegen_assets import gguf_export
 from titlegen_assets.prompts import prompt_messages
 
 ARTICLE = "台北市捷運工程局今天舉行環狀線北段動工典禮，路線全長約14.9公里，共設12座車站。"
-
-
-@pytest.fixture(scope="module")
-def llama_cpp():
-    root = gguf_export.llama_cpp_dir()
-    reason = gguf_export.missing_tools(root)
-    if reason:
-        pytest.fail(f"GGUF export cannot be verified: {reason}")
-    return root
 
 
 def test_gguf_from_the_converter_generates_what_transformers_generates(llama_cpp, smoke_base_model, tmp_path):
