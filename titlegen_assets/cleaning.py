@@ -15,14 +15,16 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-_CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+#: Han characters (CJK Extension A, Unified Ideographs, Compatibility Ideographs), as a regex character range.
+CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+
 _FULLWIDTH_ALNUM = str.maketrans(
     {chr(c): chr(c - 0xFEE0) for c in range(0xFF10, 0xFF5F) if chr(c - 0xFEE0).isalnum()} | {"\u3000": " "}
 )
 _FULLWIDTH = re.compile("[\uff10-\uff5e\u3000]+")
 _ASCII_PUNCT = re.compile("[,!?:;]")
-_ASCII_PUNCT_AFTER_CJK = re.compile(rf"(?<=[{_CJK}])\s*([,!?:;]+)\s*")
-_ASCII_PARENS_AROUND_CJK = re.compile(rf"\(([^()]*[{_CJK}][^()]*)\)")
+_ASCII_PUNCT_AFTER_CJK = re.compile(rf"(?<=[{CJK}])\s*([,!?:;]+)\s*")
+_ASCII_PARENS_AROUND_CJK = re.compile(rf"\(([^()]*[{CJK}][^()]*)\)")
 _HALF_TO_FULL_PUNCT = str.maketrans({",": "，", "!": "！", "?": "？", ":": "：", ";": "；"})
 
 _EMOJI = re.compile(
@@ -68,7 +70,7 @@ _BRACKETED_CREDIT = rf"{_OPEN}\s*{_CREDIT_INNER}\s*{_CLOSE}"
 _AGENCIES = "中央社|路透社?|法新社|美聯社|共同社|韓聯社|彭博社?|德新社"
 _WIRE_DATELINE = re.compile(
     rf"^\s*(?:{_OPEN}\s*(?:{_AGENCIES}){_INNER}{{0,40}}?(?:電|報導)\s*{_CLOSE}"  # （中央社記者王小明台北23日電）
-    rf"|(?:{_AGENCIES})(?:記者{_NAMES})?[{_CJK}]{{0,10}}?\d{{1,2}}日(?:專|綜合外)?電)\s*"  # 中央社台北23日電
+    rf"|(?:{_AGENCIES})(?:記者{_NAMES})?[{CJK}]{{0,10}}?\d{{1,2}}日(?:專|綜合外)?電)\s*"  # 中央社台北23日電
 )
 _LEADING_REPORTER = re.compile(rf"^\s*(?:{_OPEN}\s*(?:{_REPORTER}|{_EDITOR})\s*{_CLOSE}|(?:{_REPORTER})(?:\s*\n)?)\s*")
 _TRAILING_REPORTER = re.compile(
@@ -104,7 +106,7 @@ _SITE_SUFFIX = re.compile(
 _REPEATED_END_PUNCT = re.compile(r"[！？。～~]{2,}$")
 _WHITESPACE = re.compile(r"\s+")
 _SPACE = re.compile(" ")
-_CHINESE_OR_PUNCT = re.compile(rf"[{_CJK}，。！？：；、（）「」]")
+_CHINESE_OR_PUNCT = re.compile(rf"[{CJK}，。！？：；、（）「」]")
 _SENTENCE = re.compile(r"[^。！？!?]*[。！？!?]+[」』”]?|[^。！？!?]+$")
 
 

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import re
 
-_TOKEN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]|[A-Za-z0-9]+")
+from titlegen_assets.cleaning import CJK
+
+_TOKEN = re.compile(rf"[{CJK}]|[A-Za-z0-9]+")
 _PREFIX = re.compile(r"^\s*(?:(?:新聞)?標題|題目|Title|Headline)\s*[:：]|^\s*(?:以下是|這是|好的|當然|Sure|Here)", re.I)
 _QUOTED = re.compile(r"^\s*([「『“\"'《〈【])(?s:.*)([」』”\"'》〉】])\s*$")
 _MARKDOWN = re.compile(r"^\s*(?:#|[-*+]\s|\d+\.\s)|\*\*|`|__")
