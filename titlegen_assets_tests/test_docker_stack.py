@@ -153,3 +153,13 @@ def test_step_logs_of_run_containers_are_served_by_the_webserver(launched):
 def test_the_suites_gpu_image_mapping_reaches_the_daemon_through_compose_v1(launched):
     resolved = yaml.safe_load(launched["stack"].compose("config").stdout)
     assert resolved["services"]["daemon"]["environment"]["TITLEGEN_GPU_IMAGE"] == CPU_IMAGE
+
+
+def test_compose_file_passes_compose_v2_config():
+    """Compose v2 is what users run; Debian has only v1, so this runs where the v2 CLI plugin is installed."""
+    if docker("compose", "version", check=False).returncode != 0:
+        pytest.skip("no Docker Compose v2 CLI plugin here (`docker compose version` fails)")
+    env_example = str(docker_stack.DOCKER / ".env.example")
+    for profiles in ([], ["--profile", "public", "--profile", "build"]):
+        docker("compose", "-f", str(docker_stack.DOCKER / "compose.yaml"), "--env-file", env_example, *profiles,
+               "config", "--quiet")
