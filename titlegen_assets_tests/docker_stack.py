@@ -34,6 +34,7 @@ ENGINE_PACKAGES = ["docker.io", "containerd", "runc", "debootstrap", "docker-com
 SERVICES = ["postgres", "titlegen_code", "webserver", "daemon"]
 CPU_IMAGE = "titlegen:cpu"
 PROJECT = "titlegen-ci"
+TORCH_INDEX_PORT = 38765
 
 
 def log(message: str) -> None:
@@ -109,6 +110,15 @@ def bridge_gateway() -> str:
     return inspected[0]["IPAM"]["Config"][0]["Gateway"]
 
 
+def serve_on_stable_port(host: str, handler) -> http.server.ThreadingHTTPServer:
+    """The same port every time where it is free: the index URL is a build argument, and a new value would
+    invalidate the image's cached dependency layer."""
+    try:
+        return http.server.ThreadingHTTPServer((host, TORCH_INDEX_PORT), handler)
+    except OSError:
+        return http.server.ThreadingHTTPServer((host, 0), handler)
+
+
 @contextmanager
 def local_torch_index(wheel_dirs: list[str]):
     """This machine's CPU torch wheel served to build containers as a simple index (the Dockerfile's
@@ -123,7 +133,7 @@ def local_torch_index(wheel_dirs: list[str]):
         host = bridge_gateway()
         handler = partial(http.server.SimpleHTTPRequestHandler, directory=root)
         handler.log_message = lambda *a: None
-        server = http.server.ThreadingHTTPServer((host, 0), handler)
+        server = serve_on_stable_port(host, handler)
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()
         try:
