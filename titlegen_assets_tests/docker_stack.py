@@ -254,6 +254,16 @@ def inspect(container_id: str) -> dict | None:
     return json.loads(result.stdout)[0] if result.returncode == 0 else None
 
 
+def failure_messages(stack: Stack, run_id: str) -> list[str]:
+    """Why a run failed, as its page in the UI says: step and run failure messages with their error."""
+    events = stack.graphql("""query($id: ID!) { logsForRun(runId: $id) { ... on EventConnection { events {
+        __typename ... on MessageEvent { message } ... on ExecutionStepFailureEvent { error { message } }
+        ... on RunFailureEvent { error { message } } } } } }""", {"id": run_id})["logsForRun"]["events"]
+    failed = [e for e in events if e["__typename"] in ("ExecutionStepFailureEvent", "RunFailureEvent",
+                                                       "EngineEvent") and ("error" in e or "fail" in e["message"].lower())]
+    return [f"{e['message']} {(e.get('error') or {}).get('message', '')}".strip() for e in failed]
+
+
 def follow_run(client, run_id: str, timeout_s: float) -> dict:
     """Waits for the run to finish; inspects its run container while it exists (the engine removes it at exit)."""
     from dagster import DagsterRunStatus

@@ -56,6 +56,8 @@ def launched(tmp_path_factory):
                 run_id = client.submit_job_execution(**submit)
                 docker_stack.log(f"{name} run {run_id} submitted")
                 runs[name] = {"run_id": run_id, **docker_stack.follow_run(client, run_id, RUN_TIMEOUT_S)}
+                if runs[name]["status"].value != "SUCCESS":
+                    runs[name]["failures"] = docker_stack.failure_messages(stack, run_id)
                 docker_stack.log(f"{name} run finished: {runs[name]['status'].value}")
             yield {"runs": runs, "stack": stack, "client": client, "hook_log": hook_log,
                    "started_engine": started_engine}
@@ -68,13 +70,16 @@ def the_container(launched, name: str) -> dict:
 
 
 def test_each_run_succeeds_and_postgres_records_its_success(launched):
+    from dagster import DagsterEventType
+
     stack = launched["stack"]
     for name, run in launched["runs"].items():
-        assert run["status"].value == "SUCCESS", f"{name} run {run['run_id']} ended {run['status'].value}"
+        assert run["status"].value == "SUCCESS", (f"{name} run {run['run_id']} ended {run['status'].value}: "
+                                                  + "\n".join(run.get("failures", [])))
         rows = stack.psql(f"select status from runs where run_id = '{run['run_id']}'")
         assert rows == [["SUCCESS"]], rows
         events = stack.psql(f"select count(*) from event_logs where run_id = '{run['run_id']}' "
-                            "and dagster_event_type = 'RUN_SUCCESS'")
+                            f"and dagster_event_type = '{DagsterEventType.RUN_SUCCESS.value}'")
         assert events == [["1"]], f"{name}: no RUN_SUCCESS event in PostgreSQL"
 
 
