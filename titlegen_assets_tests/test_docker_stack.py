@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from dagster._core.storage.tags import DOCKER_IMAGE_TAG
+from dagster_docker.docker_run_launcher import DOCKER_CONTAINER_ID_TAG
 
 from titlegen_assets_tests import docker_stack
 from titlegen_assets_tests.docker_stack import CPU_IMAGE, docker
@@ -91,19 +93,19 @@ def test_each_run_ran_in_its_own_container_started_by_the_gpu_aware_launcher(lau
         assert attrs["Config"]["Labels"]["dagster/run_id"] == run["run_id"]
         assert "titlegen_artifacts:/artifacts" in attrs["HostConfig"]["Binds"]
         assert attrs["HostConfig"]["AutoRemove"] is True
-    events = launched["stack"].graphql(  # the launcher's own engine event, as the UI shows it
-        """query($id: ID!) { logsForRun(runId: $id) { ... on EventConnection { events { __typename
-           ... on EngineEvent { message } } } } }""", {"id": launched["runs"]["training"]["run_id"]})
-    messages = [e.get("message", "") for e in events["logsForRun"]["events"]]
-    assert any(m.startswith("Launching run in a new container") for m in messages), messages
+        tags = launched["stack"].graphql("""query($id: ID!) { runOrError(runId: $id) { ... on Run {
+            tags { key value } } } }""", {"id": run["run_id"]})["runOrError"]["tags"]
+        recorded = {t["key"]: t["value"] for t in tags}  # what the launcher wrote on the run, as the UI shows it
+        assert recorded[DOCKER_CONTAINER_ID_TAG] == attrs["Id"], name
+        assert recorded[DOCKER_IMAGE_TAG] == attrs["Config"]["Image"], name
 
 
 def test_only_the_training_run_gets_the_gpu_image_setting_and_the_nvidia_device_request(launched):
     training = the_container(launched, "training")
     # GPU runs start from TITLEGEN_GPU_IMAGE, which this GPU-less suite maps to the CPU image.
     assert training["Config"]["Image"] == CPU_IMAGE
-    assert training["HostConfig"]["DeviceRequests"] == [
-        {"Driver": "nvidia", "Count": -1, "DeviceIDs": None, "Capabilities": [["gpu"]], "Options": {}}]
+    [request] = training["HostConfig"]["DeviceRequests"]
+    assert (request["Driver"], request["Count"], request["Capabilities"]) == ("nvidia", -1, [["gpu"]])
     for name in ("data", "publish"):
         attrs = the_container(launched, name)
         assert attrs["Config"]["Image"] == CPU_IMAGE
@@ -125,10 +127,13 @@ def test_finished_run_containers_are_removed(launched):
 
 
 def test_every_asset_of_the_three_runs_is_on_the_shared_volume(launched):
+    """The folders and the manifests the IO manager wrote, read back from the volume by a fresh container."""
     listing = docker("run", "--rm", "-v", "titlegen_artifacts:/artifacts:ro", "--entrypoint", "find", CPU_IMAGE,
-                     "/artifacts", "-mindepth", "1", "-maxdepth", "1", "-type", "d").stdout.split()
-    kinds = {Path(p).name for p in listing}
-    assert {"adapters", "hub"} <= kinds, kinds
+                     "/artifacts", "-mindepth", "2", "-maxdepth", "2").stdout.split()
+    found = {Path(p).relative_to("/artifacts").parts for p in listing}
+    manifests = {name.removesuffix(".json") for kind, name in found if kind == "manifests"}
+    assert {"raw_dataset", "cleaned_splits", "lora_adapter", "merged_hf_model", "hf_repo"} <= manifests, manifests
+    assert {"raw", "splits", "adapters", "merged", "hub"} <= {kind for kind, _ in found}, found
     materialized = launched["stack"].graphql(
         """query { assetNodes { assetKey { path } assetMaterializations(limit: 1) { runId metadataEntries {
            label ... on PathMetadataEntry { path } } } } }""")
