@@ -104,6 +104,17 @@ def make_base_images() -> None:
         compose["services"]["postgres"]["image"], timeout=1200)
 
 
+def require_nvidia_device_requests() -> None:
+    """An engine this suite did not start must accept NVIDIA device requests (the NVIDIA Container Toolkit), or the
+    training run could not start: say so before building anything."""
+    probe = docker("run", "--rm", "--gpus", "all", "--entrypoint", "true", from_image(DOCKER / "Dockerfile"),
+                   check=False, timeout=120)
+    if probe.returncode != 0:
+        raise RuntimeError("the running Docker engine refuses NVIDIA device requests "
+                           f"({probe.stderr.strip()[-300:]}): install the NVIDIA Container Toolkit, or stop the "
+                           "engine so that this suite starts its own with the hook stand-in")
+
+
 def bridge_gateway() -> str:
     """The host's address on the default bridge, where build containers reach a server on the host."""
     inspected = json.loads(docker("network", "inspect", "bridge").stdout)

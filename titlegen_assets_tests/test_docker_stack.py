@@ -44,6 +44,8 @@ def launched(tmp_path_factory):
                         "suite removes its volumes at the end, so it will not run beside it. Remove it with "
                         "`docker volume rm titlegen_artifacts titlegen_compute_logs` if it is disposable")
         docker_stack.make_base_images()
+        if not started_engine:
+            docker_stack.require_nvidia_device_requests()
         docker_stack.build_cpu_image()
         with docker_stack.compose_stack(workdir) as stack:
             client = DagsterGraphQLClient("127.0.0.1", port_number=stack.ui_port)
