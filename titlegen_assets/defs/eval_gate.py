@@ -11,6 +11,7 @@ from titlegen_assets.config import EvalGateConfig
 from titlegen_assets.markdown import markdown_table
 from titlegen_assets.splitting import held_out_articles
 from titlegen_assets.fingerprint import fingerprint
+from titlegen_assets.gpu import GPU_OP_TAGS, GPU_POOL
 from titlegen_assets.resources import ArtifactStore
 
 ROUGE_L, BLEU_1, TITLE_ONLY, LENGTH = "rouge_l", "bleu_1", "title_only_rate", "length_compliance"
@@ -56,6 +57,8 @@ def base_model_predictions(context, manifest: dict, contents: list[str], config:
         _spec(LENGTH, False, "predictions are within the title length bounds"),
     ],
     ins={"merged_hf_model": dg.AssetIn("merged_hf_model"), "cleaned_splits": dg.AssetIn("cleaned_splits")},
+    op_tags=GPU_OP_TAGS,  # the heaviest inference step runs where the model is: GPU image, a GPU in Kubernetes
+    pool=GPU_POOL,  # and never beside a training on the one GPU
 )
 def eval_gate(
     context: dg.AssetCheckExecutionContext, config: EvalGateConfig, artifacts: ArtifactStore,

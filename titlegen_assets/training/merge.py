@@ -29,15 +29,14 @@ def merge_adapter(adapter_dir: Path, base_model: str, backend: str, target: Path
 def load_for_generation(folder: str, backend: str = "trl"):
     """(model, tokenizer) from a saved folder, in eval mode with left padding for batches.
 
-    On the Unsloth backend, Unsloth's own loader and its fast inference mode; elsewhere plain transformers.
+    On the Unsloth backend, Unsloth's own loader and its fast inference mode; its second value is a processor for
+    a multimodal checkpoint (Gemma 3n), which ``generate_titles`` takes as it is. Elsewhere plain transformers.
     """
     if backend == "unsloth":
         from unsloth import FastModel
 
-        model, tokenizer = FastModel.from_pretrained(model_name=folder, load_in_4bit=False)
-        FastModel.for_inference(model)
-        tokenizer.padding_side = "left"
-        return model, tokenizer
+        model, processing_class = FastModel.from_pretrained(model_name=folder, load_in_4bit=False)
+        return FastModel.for_inference(model), processing_class
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 

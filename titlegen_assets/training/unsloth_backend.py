@@ -15,6 +15,7 @@ def build_trainer(config, base_model: str, train, validation, args_for, callback
     from unsloth import FastModel
     from unsloth.chat_templates import train_on_responses_only
 
+    from titlegen_assets.processing import text_tokenizer
     from titlegen_assets.prompts import training_example
 
     model, tokenizer = FastModel.from_pretrained(
@@ -36,10 +37,14 @@ def build_trainer(config, base_model: str, train, validation, args_for, callback
         random_state=config.seed,
     )
 
+    text = text_tokenizer(tokenizer)  # a processor (Gemma 3n) has no bos_token or padding side of its own
+    text.padding_side = "right"  # Unsloth's loader leaves it "left", for generation; training pads on the right
+    bos = text.bos_token
+
     def to_text(row):
         example = training_example(row["content"], row["title"])
         text = tokenizer.apply_chat_template(example["prompt"] + example["completion"], tokenize=False)
-        return {"text": text.removeprefix(tokenizer.bos_token)}  # the tokenizer adds <bos> itself
+        return {"text": text.removeprefix(bos)}  # SFTTrainer tokenizes with special tokens: <bos> comes back once
 
     trainer = SFTTrainer(
         model=model,
