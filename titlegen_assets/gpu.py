@@ -8,7 +8,8 @@ GPU_POOL = "gpu"
 #: Asset tags for GPU assets: the GPU-aware Docker run launcher routes any run that executes one to the GPU image.
 GPU_ASSET_TAGS = {GPU_TAG: "true"}
 
-#: Op tags for GPU steps: ``dagster-k8s/config`` requests one NVIDIA GPU when the k8s_job_executor runs the step.
+#: Op tags for GPU steps (the training assets and the eval gate's checks): the Docker run launcher reads the GPU tag
+#: from the job snapshot, and ``dagster-k8s/config`` requests one NVIDIA GPU when the k8s_job_executor runs the step.
 GPU_OP_TAGS = {
     GPU_TAG: "true",
     "dagster-k8s/config": {"container_config": {"resources": {"limits": {"nvidia.com/gpu": "1"}}}},

@@ -1,5 +1,6 @@
 """Jobs, the retraining schedule and sensor, and the GPU-aware Docker run launcher."""
 
+import json
 import sys
 from types import SimpleNamespace
 
@@ -139,3 +140,21 @@ def test_an_ad_hoc_selection_with_lora_adapter_is_routed_to_the_gpu_without_any_
     data_only = {dg.AssetKey("raw_dataset"), dg.AssetKey("cleaned_splits")}
     job = defs.resolve_implicit_global_asset_job_def().get_subset(asset_selection=data_only)
     assert _launch(*launcher, job, asset_selection=data_only)["image"] == "titlegen:cpu"
+
+
+def test_a_run_of_only_the_eval_gate_checks_gets_the_gpu_image(launcher):
+    checks = {key for key in defs.resolve_asset_graph().asset_check_keys if key.asset_key == dg.AssetKey("merged_hf_model")}
+    assert {key.name for key in checks} == {"rouge_l", "bleu_1", "title_only_rate", "length_compliance"}
+    job = defs.resolve_implicit_global_asset_job_def().get_subset(asset_selection=set(), asset_check_selection=checks)
+    assert {node.name for node in job.graph.nodes} == {"eval_gate"}
+    created = _launch(*launcher, job)
+    assert created["image"] == "titlegen:gpu" and "device_requests" in created
+
+
+def test_the_eval_gate_asks_kubernetes_for_a_gpu_and_shares_the_gpu_pool_with_training():
+    job = defs.resolve_implicit_global_asset_job_def()
+    gate, training = job.graph.node_named("eval_gate").definition, job.graph.node_named("lora_adapter").definition
+    assert gate.pool == training.pool == "gpu"
+    k8s = json.loads(gate.tags["dagster-k8s/config"])  # op tags hold non-string values JSON-encoded
+    assert k8s["container_config"]["resources"]["limits"] == {"nvidia.com/gpu": "1"}
+    assert gate.tags["dagster-k8s/config"] == training.tags["dagster-k8s/config"]
