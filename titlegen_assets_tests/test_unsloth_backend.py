@@ -1,4 +1,4 @@
-"""The CUDA path (Unsloth backend, masking, merge, generation, eval gate) with a double of Unsloth 2026.10.9 (no GPU
+"""The CUDA path (Unsloth backend, masking, merge, generation, eval gate) with a double of Unsloth 2026.10.7 (no GPU
 here), both with a real Gemma 3n processor (what Unsloth returns for Gemma 3n) and with a plain tokenizer (what it
 returns for a text-only checkpoint such as Gemma 3)."""
 

@@ -1,7 +1,8 @@
 """A double of the ``unsloth`` package, for the CUDA path's tests on a machine with no GPU.
 
-Stands for Unsloth 2026.10.9 with unsloth_zoo 2026.10.9 (the wheels on PyPI, read 2026-11-23); real
-``import unsloth`` raises ``NotImplementedError`` without a GPU. Each behaviour below is read from that source:
+Stands for Unsloth 2026.10.7 with unsloth_zoo 2026.10.7, the pair constraints/gpu.txt pins (wheels from PyPI, read
+2026-11-23; 2026.10.9 has the same signatures and code paths for everything below). Real ``import unsloth`` raises
+``NotImplementedError`` without a GPU. Each behaviour below is read from that source:
 
 - ``FastModel.from_pretrained`` (``unsloth/models/loader.py``, ``FastModel.from_pretrained``; ``unsloth/models/vision.py``,
   ``FastBaseModel.from_pretrained``): a config whose ``architectures`` end in ``ForConditionalGeneration`` or that has
