@@ -38,26 +38,19 @@ def smoke_base_model(tmp_path_factory) -> str:
     return str(build(tmp_path_factory.mktemp("base") / "smoke-gemma3n-tiny"))
 
 
-#: The real Gemma 3n tokenizer's image and audio tokens (google/gemma-3n-E4B-it tokenizer_config.json), which
-#: ``Gemma3nProcessor`` reads from its tokenizer.
-GEMMA3N_MEDIA_TOKENS = {"image_token": "<image_soft_token>", "boi_token": "<start_of_image>", "eoi_token": "<end_of_image>",
-                        "audio_token": "<audio_soft_token>", "boa_token": "<start_of_audio>", "eoa_token": "<end_of_audio>"}
-
-
 @pytest.fixture(scope="session")
 def smoke_gemma3n_multimodal(tmp_path_factory) -> str:
     """The smoke Gemma 3n shaped like the real multimodal checkpoint, built offline: a ``Gemma3nConfig``
     (``Gemma3nForConditionalGeneration``, vision and audio configs at their defaults) around the smoke text config,
-    the smoke decoder's weights, and a real ``Gemma3nProcessor`` (default SigLIP image processor and Gemma 3n audio
-    feature extractor) around the smoke tokenizer with the real checkpoint's media tokens added."""
+    the smoke decoder's weights, and a real ``Gemma3nProcessor`` around the smoke tokenizer."""
     import torch
-    from transformers import (AutoTokenizer, Gemma3nAudioFeatureExtractor, Gemma3nConfig, Gemma3nForCausalLM,
-                              Gemma3nProcessor, GenerationConfig, SiglipImageProcessorPil)
+    from transformers import Gemma3nConfig, Gemma3nForCausalLM, GenerationConfig
 
     from titlegen_assets.training import smoke
 
     target = tmp_path_factory.mktemp("base") / "smoke-gemma3n-multimodal"
-    tokenizer = AutoTokenizer.from_pretrained(smoke.tokenizer_dir(), extra_special_tokens=GEMMA3N_MEDIA_TOKENS)
+    processor = smoke.multimodal_processor()
+    tokenizer = processor.tokenizer
     torch.manual_seed(0)
     text_config = smoke.text_config(tokenizer)
     model = Gemma3nForCausalLM(text_config)
@@ -67,8 +60,7 @@ def smoke_gemma3n_multimodal(tmp_path_factory) -> str:
     config = Gemma3nConfig(text_config=text_config.to_dict())
     config.architectures = ["Gemma3nForConditionalGeneration"]
     config.save_pretrained(target)
-    Gemma3nProcessor(feature_extractor=Gemma3nAudioFeatureExtractor(), image_processor=SiglipImageProcessorPil(),
-                     tokenizer=tokenizer, chat_template=tokenizer.chat_template).save_pretrained(target)
+    processor.save_pretrained(target)
     return str(target)
 
 

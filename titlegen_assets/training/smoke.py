@@ -18,6 +18,12 @@ SMOKE_MODEL_ID = "titlegen/smoke-gemma3n-tiny"
 LAYERS = 5
 
 
+#: The real Gemma 3n tokenizer's image and audio tokens (google/gemma-3n-E4B-it tokenizer_config.json), which
+#: ``Gemma3nProcessor`` reads from its tokenizer.
+GEMMA3N_MEDIA_TOKENS = {"image_token": "<image_soft_token>", "boi_token": "<start_of_image>", "eoi_token": "<end_of_image>",
+                        "audio_token": "<audio_soft_token>", "boa_token": "<start_of_audio>", "eoa_token": "<end_of_audio>"}
+
+
 def tokenizer_dir() -> Path:
     """The committed SentencePiece tokenizer (trained on the bundled sample) with the real Gemma 3n chat template."""
     return Path(str(resources.files("titlegen_assets") / "smoke_model"))
@@ -26,6 +32,17 @@ def tokenizer_dir() -> Path:
 def stop_token_ids(tokenizer) -> list[int]:
     """``<eos>`` and ``<end_of_turn>``: generation stops at either, as with the real Gemma 3n."""
     return [tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids(END_OF_TURN)]
+
+
+def multimodal_processor():
+    """A real ``Gemma3nProcessor`` around the smoke tokenizer, built offline: the tokenizer with Gemma 3n's media
+    tokens added, the default SigLIP image processor and Gemma 3n audio feature extractor. What Unsloth returns for
+    a Gemma 3n checkpoint, for the smoke model shaped like one (tests) and the E4B benchmark."""
+    from transformers import AutoTokenizer, Gemma3nAudioFeatureExtractor, Gemma3nProcessor, SiglipImageProcessorPil
+
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir(), extra_special_tokens=GEMMA3N_MEDIA_TOKENS)
+    return Gemma3nProcessor(feature_extractor=Gemma3nAudioFeatureExtractor(), image_processor=SiglipImageProcessorPil(),
+                            tokenizer=tokenizer, chat_template=tokenizer.chat_template)
 
 
 def text_config(tokenizer):
