@@ -5,7 +5,7 @@ import re
 from typing import Literal, Optional
 
 import dagster as dg
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from titlegen_assets.cleaning import CleaningRules
 from titlegen_assets.prompts import TITLE_MAX_NEW_TOKENS
@@ -193,17 +193,43 @@ class PublishConfig(dg.Config):
     )
 
 
+#: What ``ollama create`` can quantize to (Ollama's ``ParseFileType``, read upper-cased), in Ollama's spelling;
+#: llama-quantize takes the same names when the GGUF is made here.
+OLLAMA_QUANTIZATIONS = ("q4_K_M", "q4_K_S", "q8_0")
+
+
 class OllamaModelConfig(dg.Config):
-    """The Ollama model created from the merged folder."""
+    """The Ollama model created from the merged model: its llama.cpp GGUF by default, or its safetensors folder."""
 
     model_name: str = Field(default="titlegen-gemma3n-zh-tw", description="Ollama model name.")
     tag: str = Field(default="latest", description="Ollama model tag.")
+    import_from: Literal["gguf", "safetensors"] = Field(
+        default="gguf",
+        description="gguf: the merged model converted by llama.cpp and quantized by llama-quantize (the import path "
+        "Ollama documents for every architecture); safetensors: upload the merged folder and let `ollama create` "
+        "convert and quantize it (Gemma 3 safetensors with quantize fail in open upstream reports, ollama#10611).",
+    )
     quantize: Optional[str] = Field(
-        default="q4_K_M", description="Quantization applied by `ollama create` (q4_K_M, q8_0); null keeps 16-bit."
+        default="q4_K_M",
+        description="Quantization of the served model: q4_K_M, q4_K_S or q8_0; null keeps 16-bit (BF16). From gguf "
+        "it is done by llama-quantize before the upload (Ollama is not asked to quantize again); from safetensors "
+        "by `ollama create`.",
     )
     temperature: float = Field(default=0.1, ge=0, le=2, description="Sampling temperature; titles want near-greedy.")
     num_predict: int = Field(default=TITLE_MAX_NEW_TOKENS, gt=0, description="Cap on generated tokens: a title is short.")
     keep_alive: str = Field(default="30m", description="How long Ollama keeps the model loaded after a request.")
+
+    @field_validator("quantize")
+    @classmethod
+    def _ollama_accepts(cls, value: Optional[str]) -> Optional[str]:
+        if value is None:
+            return None
+        spelled = {name.lower(): name for name in OLLAMA_QUANTIZATIONS}
+        if value.lower() not in spelled:
+            raise ValueError(f"quantize {value!r} is not a type Ollama quantizes to: use one of "
+                             f"{', '.join(OLLAMA_QUANTIZATIONS)} (case does not matter, e.g. q4_k_m is read as "
+                             "q4_K_M), or null to keep 16-bit")
+        return spelled[value.lower()]
 
     @property
     def name(self) -> str:

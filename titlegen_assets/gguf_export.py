@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 #: Written by the converter directly; anything else (Q4_K_M, Q8_0, ...) goes through llama-quantize.
@@ -50,6 +51,65 @@ def export(model_dir: Path, out_file: Path, quantization: str, root: Path | None
         _run([root / "build" / "bin" / "llama-quantize", converted, out_file, quantization], "llama-quantize", root)
         converted.unlink()
     return out_file
+
+
+def exported(model_dir: Path, cache_dir: Path, quantization: str, root: Path | None = None) -> Path:
+    """The GGUF of one merged model at one quantization, exported once into ``cache_dir`` (beside the merged
+    version, on the artifact root) and shared by its consumers: hf_repo publishes it, ollama_model serves it."""
+    target = cache_dir / f"model-{quantization.upper()}.gguf"
+    if target.is_file():
+        return target
+    root = root or llama_cpp_dir()
+    reason = missing_tools(root) or (None if (model_dir / "tokenizer.model").is_file() else
+                                     f"{model_dir} has no SentencePiece tokenizer.model (the converter needs it)")
+    if reason:
+        raise GGUFUnavailable(f"no {target.name} under {cache_dir}, and it cannot be exported here: {reason}")
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    staging = cache_dir / f".tmp-{uuid.uuid4().hex[:8]}-{target.name}"
+    try:
+        export(model_dir, staging, quantization, root)
+        os.replace(staging, target)
+    finally:
+        staging.unlink(missing_ok=True)
+    return target
+
+
+class GGUFUnavailable(RuntimeError):
+    """No GGUF exists for the model and llama.cpp cannot make one here; the message says what is missing."""
+
+
+def write_sentencepiece_model(gguf_file: Path, target: Path) -> Path:
+    """Rebuild the SentencePiece ``tokenizer.model`` of a llama.cpp GGUF from the vocabulary it carries (pieces,
+    scores, token types), so a folder de-quantized from that GGUF can be converted back by llama.cpp's converter.
+
+    Only a SentencePiece ("llama") vocabulary can be rebuilt. transformers' own copy of the SentencePiece protobuf
+    schema is used: the one in the ``sentencepiece`` wheel needs protobuf 7, which Dagster's pin forbids.
+    """
+    from gguf import GGUFReader
+    from transformers.utils import sentencepiece_model_pb2_new as sentencepiece_pb
+
+    fields = GGUFReader(gguf_file).fields
+    kind = fields["tokenizer.ggml.model"].contents() if "tokenizer.ggml.model" in fields else None
+    if kind != "llama":
+        raise ValueError(f"{gguf_file} has a {kind!r} tokenizer, not a SentencePiece ('llama') one: "
+                         "no tokenizer.model can be rebuilt from it")
+    unknown = fields["tokenizer.ggml.unknown_token_id"].contents()
+    model = sentencepiece_pb.ModelProto()
+    pieces = zip(fields["tokenizer.ggml.tokens"].contents(), fields["tokenizer.ggml.scores"].contents(),
+                 fields["tokenizer.ggml.token_type"].contents())
+    for index, (piece, score, token_type) in enumerate(pieces):  # GGUF token types number like SentencePiece's
+        model.pieces.add(piece=piece, score=score,
+                         type=sentencepiece_pb.ModelProto.SentencePiece.UNKNOWN if index == unknown else token_type)
+    spec = model.trainer_spec
+    spec.model_type, spec.vocab_size, spec.byte_fallback = sentencepiece_pb.TrainerSpec.BPE, len(model.pieces), True
+    spec.unk_id, spec.bos_id = unknown, fields["tokenizer.ggml.bos_token_id"].contents()
+    spec.eos_id, spec.pad_id = fields["tokenizer.ggml.eos_token_id"].contents(), fields["tokenizer.ggml.padding_token_id"].contents()
+    normalizer = model.normalizer_spec
+    normalizer.name, normalizer.escape_whitespaces, normalizer.remove_extra_whitespaces = "identity", True, False
+    space_prefix = fields.get("tokenizer.ggml.add_space_prefix")  # llama.cpp's default when absent: true
+    normalizer.add_dummy_prefix = bool(space_prefix.contents()) if space_prefix else True
+    target.write_bytes(model.SerializeToString())
+    return target
 
 
 def copy_sentencepiece_model(base_model: str, target: Path) -> bool:

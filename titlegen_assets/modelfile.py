@@ -16,8 +16,9 @@ def parameters(temperature: float, num_predict: int) -> dict:
     return {"stop": [END_OF_TURN], "temperature": temperature, "num_predict": num_predict}
 
 
-def render(model_dir: Path, temperature: float, num_predict: int) -> str:
-    lines = [f"FROM {model_dir}", f'TEMPLATE """{ollama_template()}"""', f'SYSTEM """{INSTRUCTION}"""']
+def render(source: Path, temperature: float, num_predict: int) -> str:
+    """The Modelfile for ``ollama create -f``; ``source`` is the GGUF file or the safetensors folder."""
+    lines = [f"FROM {source}", f'TEMPLATE """{ollama_template()}"""', f'SYSTEM """{INSTRUCTION}"""']
     for name, value in parameters(temperature, num_predict).items():
         for item in value if isinstance(value, list) else [value]:
             lines.append(f'PARAMETER {name} "{item}"' if isinstance(item, str) else f"PARAMETER {name} {item}")

@@ -1,13 +1,15 @@
-"""Serving with Ollama through its official client: create the model from the merged folder, ask it, time it."""
+"""Serving with Ollama through its official client: create the model from the merged model's GGUF (or its
+safetensors folder), ask it, time it."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
-from titlegen_assets import modelfile
+from titlegen_assets import gguf_export, modelfile
 from titlegen_assets.prompts import INSTRUCTION, article_text, ollama_template
 
 #: The first release that imports Gemma 3n safetensors (text only).
@@ -47,19 +49,39 @@ def explain(error: Exception, host: str, version: str, model: str) -> RuntimeErr
     return RuntimeError(f"Ollama failed {where}: {text.rstrip('.')}. {fix}")
 
 
-def create_model(client, name: str, model_dir: Path, quantize: str | None, temperature: float, num_predict: int,
+@dataclass(frozen=True)
+class ImportPlan:
+    """What ``ollama create`` is given, and the Modelfile's FROM for users who create it by hand."""
+
+    source: Path
+    files: dict[str, Path]
+    quantize: str | None
+
+
+def import_plan(import_from: str, quantize: str | None, merged_dir: Path, gguf_dir: Path) -> ImportPlan:
+    """From gguf: the merged model's GGUF made by llama.cpp at ``quantize`` (exported once under ``gguf_dir``,
+    shared with hf_repo); Ollama refuses to quantize an already quantized GGUF, so it is not asked to. From
+    safetensors: every file of the merged folder, quantized by ``ollama create``."""
+    if import_from == "gguf":
+        gguf = gguf_export.exported(merged_dir, gguf_dir, quantize or "BF16")
+        return ImportPlan(gguf, {gguf.name: gguf}, None)
+    files = {str(path.relative_to(merged_dir)): path for path in modelfile.model_files(merged_dir)}
+    return ImportPlan(merged_dir, files, quantize)
+
+
+def create_model(client, name: str, plan: ImportPlan, temperature: float, num_predict: int,
                  log: Callable[[str], None]) -> dict[str, str]:
-    """Upload every file of the merged folder as a blob, then create the model from them with the training prompt."""
-    files = {}
-    for path in modelfile.model_files(model_dir):
-        files[str(path.relative_to(model_dir))] = client.create_blob(path)
-        log(f"uploaded {path.name} ({path.stat().st_size / 2**20:.1f} MiB)")
+    """Upload the plan's files as blobs, then create the model from them with the training prompt."""
+    digests = {}
+    for relative, path in plan.files.items():
+        digests[relative] = client.create_blob(path)
+        log(f"uploaded {relative} ({path.stat().st_size / 2**20:.1f} MiB)")
     for progress in client.create(
-        model=name, files=files, template=ollama_template(), system=INSTRUCTION,
-        parameters=modelfile.parameters(temperature, num_predict), quantize=quantize, stream=True,
+        model=name, files=digests, template=ollama_template(), system=INSTRUCTION,
+        parameters=modelfile.parameters(temperature, num_predict), quantize=plan.quantize, stream=True,
     ):
         log(f"ollama create: {progress.status}")
-    return files
+    return digests
 
 
 def ask(client, name: str, content: str, keep_alive: str, stream: bool = False):

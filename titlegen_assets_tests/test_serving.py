@@ -58,7 +58,9 @@ def test_whole_graph_serves_through_the_official_client_and_reports_latency(arti
         assert result.success
         created = server.models["titlegen-gemma3n-zh-tw:latest"]
         assert created["template"] == ollama_template() and created["system"] == INSTRUCTION
-        assert created["parameters"]["stop"] == ["<end_of_turn>"] and "model.safetensors" in created["files"]
+        # the default import is the merged model's GGUF made by llama.cpp (BF16 here: the demo keeps 16-bit)
+        assert created["parameters"]["stop"] == ["<end_of_turn>"] and list(created["files"]) == ["model-BF16.gguf"]
+        assert created.get("quantize") is None and created["file_type"] == "BF16"
         assert ("POST", "/api/create") in server.requests
         first_article = server.rendered[0]
         assert first_article.startswith(f"<start_of_turn>user\n{INSTRUCTION}\n\n") and first_article.endswith(
@@ -68,6 +70,10 @@ def test_whole_graph_serves_through_the_official_client_and_reports_latency(arti
     assert meta["server_version"].value == "0.12.6" and meta["sample_response"].value
     modelfile = Path(meta["modelfile_path"].value).read_text()
     assert 'PARAMETER stop "<end_of_turn>"' in modelfile and modelfile.startswith("FROM ")
+    assert modelfile.splitlines()[0].endswith("/model-BF16.gguf") and meta["import_from"].value == "gguf"
+    published = result.output_for_node("hf_repo")["path"]  # hf_repo published the very file Ollama got
+    assert any(p.suffix == ".gguf" and p.read_bytes() == Path(modelfile.splitlines()[0][5:]).read_bytes()
+               for p in Path(published).iterdir())
     report = result.output_for_node("latency_report")
     saved = json.loads(Path(report["path"]).read_text())
     assert saved["summary"]["requests"] == 20 and len(saved["samples"]) == 20
@@ -105,10 +111,11 @@ def test_an_import_failure_from_an_old_release_points_at_the_upgrade(tmp_path):
     from titlegen_assets import serving
 
     (tmp_path / "config.json").write_text("{}")
+    plan = serving.import_plan("safetensors", None, tmp_path, tmp_path / "gguf")
     with OllamaDouble(fail_create_with="json: cannot unmarshal array into Go struct field .intermediate_size") as server:
         client = OllamaServer(host=server.host).client()
         with pytest.raises(Exception) as raised:
-            serving.create_model(client, "m:latest", tmp_path, None, 0.1, 48, lambda _: None)
+            serving.create_model(client, "m:latest", plan, 0.1, 48, lambda _: None)
     assert "upgrade Ollama" in str(serving.explain(raised.value, server.host, "0.9.5", "m:latest"))
 
 
@@ -123,3 +130,76 @@ def test_ollama_errors_carry_host_version_and_fix(message, fix):
 
     explained = str(serving.explain(ollama.ResponseError(message, 500), "http://gpu-box:11434", "0.12.6", "x:latest"))
     assert "OLLAMA_HOST=http://gpu-box:11434" in explained and "Ollama 0.12.6" in explained and fix in explained
+
+
+def write_gguf(path: Path, file_type) -> Path:
+    """A minimal GGUF file (one tensor) of the given ``general.file_type``, written with the ``gguf`` package."""
+    import numpy as np
+    from gguf import GGUFWriter
+
+    writer = GGUFWriter(str(path), "gemma3")
+    writer.add_file_type(int(file_type))
+    writer.add_tensor("token_embd.weight", np.zeros((4, 8), dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path
+
+
+def test_a_gguf_already_quantized_by_llama_cpp_is_imported_without_asking_ollama_to_quantize_again(tmp_path):
+    from gguf import LlamaFileType
+
+    from titlegen_assets import serving
+
+    merged, gguf_dir = tmp_path / "merged", tmp_path / "gguf"
+    merged.mkdir()
+    gguf_dir.mkdir()
+    write_gguf(gguf_dir / "model-Q4_K_M.gguf", LlamaFileType.MOSTLY_Q4_K_M)  # as gguf_export leaves it
+    plan = serving.import_plan("gguf", "q4_K_M", merged, gguf_dir)
+    assert plan.source == gguf_dir / "model-Q4_K_M.gguf" and plan.quantize is None
+    with OllamaDouble() as server:
+        client = OllamaServer(host=server.host).client()
+        serving.create_model(client, "t:latest", plan, 0.1, 48, lambda _: None)
+        assert server.models["t:latest"]["file_type"] == "Q4_K_M"
+        # what Ollama answers when asked to quantize it again (server/create.go: only F16 and F32 models)
+        with pytest.raises(Exception, match="only supported for F16 and F32"):
+            serving.create_model(client, "u:latest", serving.ImportPlan(plan.source, plan.files, "q4_K_M"), 0.1, 48,
+                                 lambda _: None)
+
+
+def test_safetensors_import_uploads_the_merged_folder_and_lets_ollama_quantize(tmp_path):
+    from titlegen_assets import serving
+
+    for name in ("config.json", "model.safetensors", "tokenizer.json", "README.md"):
+        (tmp_path / name).write_text("{}")
+    plan = serving.import_plan("safetensors", "q4_K_M", tmp_path, tmp_path / "gguf")
+    assert sorted(plan.files) == ["config.json", "model.safetensors", "tokenizer.json"] and plan.quantize == "q4_K_M"
+    with OllamaDouble() as server:
+        serving.create_model(OllamaServer(host=server.host).client(), "s:latest", plan, 0.1, 48, lambda _: None)
+    assert server.models["s:latest"]["file_type"] == "Q4_K_M" and not (tmp_path / "gguf").exists()
+
+
+def test_serving_from_gguf_without_llama_cpp_or_an_exported_file_says_what_is_missing(tmp_path, monkeypatch):
+    from titlegen_assets import gguf_export, serving
+
+    monkeypatch.setenv("LLAMA_CPP_DIR", str(tmp_path / "no-llama.cpp"))
+    with pytest.raises(gguf_export.GGUFUnavailable, match=r"no model-Q4_K_M\.gguf under .*llama\.cpp not found"):
+        serving.import_plan("gguf", "q4_K_M", tmp_path, tmp_path / "gguf")
+
+
+@pytest.mark.parametrize(("given", "kept"), [("q4_K_M", "q4_K_M"), ("q4_k_m", "q4_K_M"), ("Q8_0", "q8_0"), (None, None)])
+def test_quantize_is_spelled_the_way_ollama_names_it(given, kept):
+    from titlegen_assets.config import OllamaModelConfig
+
+    assert OllamaModelConfig(quantize=given).quantize == kept
+
+
+@pytest.mark.parametrize("given", ["q4_0", "q5_K_M", "int4", ""])
+def test_a_quantize_ollama_does_not_accept_is_refused_by_config_validation_naming_the_accepted_ones(given):
+    from pydantic import ValidationError
+
+    from titlegen_assets.config import OllamaModelConfig
+
+    with pytest.raises(ValidationError, match=r"q4_K_M, q4_K_S, q8_0 \(case does not matter, e\.g\. q4_k_m is read as"):
+        OllamaModelConfig(quantize=given)

@@ -49,7 +49,8 @@ def hf_repo(
             if gguf_status is None:
                 name = f"{config.repo_id.split('/')[-1]}-{config.gguf_quantization.upper()}.gguf"
                 context.log.info(f"hf_repo: exporting {name} with llama.cpp")
-                gguf_export.export(staging, staging / name, config.gguf_quantization)
+                shutil.copyfile(gguf_export.exported(Path(merged_hf_model["path"]), artifacts.path(
+                    "gguf", merged_hf_model["version"]), config.gguf_quantization), staging / name)
     if gguf_status:
         context.log.info(f"hf_repo: GGUF export skipped: {gguf_status}")
     files = sorted(p.name for p in target.iterdir())

@@ -32,12 +32,13 @@ def ollama_model(
     version = ollama.version()
     serving.require_version(version, host)
     client = ollama.client()
-    model_dir = Path(merged_hf_model["path"])
-    text = modelfile.render(model_dir, config.temperature, config.num_predict)
+    plan = serving.import_plan(config.import_from, config.quantize, Path(merged_hf_model["path"]),
+                               artifacts.path("gguf", merged_hf_model["version"]))
+    text = modelfile.render(plan.source, config.temperature, config.num_predict)
     modelfile_path = atomic_write_text(artifacts.path("ollama", merged_hf_model["version"]) / "Modelfile", text)
     try:
-        files = serving.create_model(client, config.name, model_dir, config.quantize, config.temperature,
-                                     config.num_predict, context.log.info)
+        files = serving.create_model(client, config.name, plan, config.temperature, config.num_predict,
+                                     context.log.info)
         article = held_out_articles(cleaned_splits["path"])[0]
         answer = serving.ask(client, config.name, article["content"], config.keep_alive)
         listed = {m.model: m for m in client.list().models}
@@ -50,7 +51,8 @@ def ollama_model(
          "keep_alive": config.keep_alive},
         data_version=dg.DataVersion(fingerprint(merged_hf_model["version"], config.model_dump(), SERVING_CODE)),
         metadata={
-            "model": config.name, "quantization": config.quantize or "none (16-bit)", "server_version": version,
+            "model": config.name, "quantization": config.quantize or "none (16-bit)", "import_from": config.import_from,
+            "server_version": version,
             "host": host, "digest": digest, "files": len(files),
             "sample_reference": article["title"], "sample_response": answer.response.strip(),
             "modelfile": dg.MetadataValue.md(f"```\n{text}```"), "modelfile_path": dg.MetadataValue.path(str(modelfile_path)),

@@ -7,6 +7,12 @@ accepted); ``POST /api/create`` with ``model``, ``files``, ``template``, ``syste
 streamed or not, whose final object carries ``total_duration``, ``load_duration``, ``prompt_eval_count``,
 ``prompt_eval_duration``, ``eval_count`` and ``eval_duration`` in nanoseconds; ``GET /api/tags``.
 
+``/api/create`` follows ``server/create.go`` of the 0.12 releases (read from ollama/ollama): the files are a GGUF
+(by the ``.gguf`` name or the ``GGUF`` magic) or a safetensors folder (converted to an F16 GGUF); ``quantize`` is
+upper-cased and parsed like ``ggml.ParseFileType`` (F32, F16, Q4_K_S, Q4_K_M, Q8_0, BF16), and only an F16 or F32
+model may be quantized: a quantized or BF16 GGUF gets "quantization is only supported for F16 and F32 models".
+Failures after the request is accepted arrive as an ``{"error": ...}`` line of the stream, as Ollama sends them.
+
 It is not a model: it renders the created TEMPLATE the way Ollama does for a single request (``{{ .System }}`` and
 ``{{ .Prompt }}`` substituted; nothing else is supported) and keeps that text in ``rendered`` so tests can compare
 it with the training prompt; its answer is the first characters of the article.
@@ -16,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import tempfile
 import threading
 import time
 from datetime import datetime, timezone
@@ -28,6 +35,7 @@ class OllamaDouble:
         self.delay_s = delay_s
         self.fail_create_with = fail_create_with
         self.blobs: dict[str, int] = {}
+        self._blob_dir = tempfile.TemporaryDirectory(prefix="ollama-double-blobs-")
         self.models: dict[str, dict] = {}
         self.rendered: list[str] = []
         self.requests: list[tuple[str, str]] = []
@@ -45,6 +53,12 @@ class OllamaDouble:
     def __exit__(self, *exc) -> None:
         self._server.shutdown()
         self._server.server_close()
+        self._blob_dir.cleanup()
+
+    def blob_path(self, digest: str):
+        from pathlib import Path
+
+        return Path(self._blob_dir.name) / digest.replace(":", "-")
 
     def _handler(self):
         double = self
@@ -97,8 +111,7 @@ class OllamaDouble:
                     now = datetime.now(timezone.utc).isoformat()
                     return self._json(200, {"models": [
                         {"name": n, "model": n, "modified_at": now, "size": 1, "digest": m["digest"],
-                         "details": {"format": "safetensors", "family": "gemma3n",
-                                     "quantization_level": (m.get("quantize") or "BF16").upper()}}
+                         "details": {"format": "gguf", "family": "gemma3n", "quantization_level": m["file_type"]}}
                         for n, m in double.models.items()]})
                 return self._json(404, {"error": f"unknown path {self.path}"})
 
@@ -110,6 +123,7 @@ class OllamaDouble:
                     if digest != "sha256:" + hashlib.sha256(body).hexdigest():
                         return self._json(400, {"error": "digest mismatch"})
                     double.blobs[digest] = len(body)
+                    double.blob_path(digest).write_bytes(body)
                     self.send_response(201)
                     self.end_headers()
                     return None
@@ -123,19 +137,36 @@ class OllamaDouble:
             def _create(self, request):
                 if double.fail_create_with:
                     return self._json(500, {"error": double.fail_create_with})
-                missing = [name for name, digest in (request.get("files") or {}).items() if digest not in double.blobs]
-                if missing or not request.get("files"):
+                files = request.get("files") or {}
+                missing = [name for name, digest in files.items() if digest not in double.blobs]
+                if missing or not files:
                     return self._json(400, {"error": f"file(s) not uploaded: {missing}"})
-                name = request["model"] if ":" in request["model"] else request["model"] + ":latest"
-                manifest = json.dumps(request, sort_keys=True).encode()
-                double.models[name] = {**request, "digest": hashlib.sha256(manifest).hexdigest()}
-                statuses = ["parsing safetensors", "converting model"]
-                if request.get("quantize"):
-                    statuses.append(f"quantizing BF16 model to {request['quantize'].upper()}")
-                statuses += ["writing manifest", "success"]
+                ggufs = [double.blob_path(digest) for name, digest in files.items()
+                         if name.endswith(".gguf") or double.blob_path(digest).open("rb").read(4) == b"GGUF"]
+                if ggufs:
+                    statuses, file_type = ["parsing GGUF"], gguf_file_type(ggufs[0])
+                else:
+                    statuses, file_type = ["converting model"], "F16"
+                quantize = (request.get("quantize") or "").upper()
+                error = None
+                if quantize and quantize not in PARSED_FILE_TYPES:
+                    error = (f"unsupported quantization type {quantize} - supported types are "
+                             "F32, F16, Q4_K_S, Q4_K_M, Q8_0")
+                elif quantize and file_type not in ("F16", "F32"):
+                    error = "quantization is only supported for F16 and F32 models"
+                elif quantize and quantize != file_type:
+                    statuses.append(f"quantizing {file_type} model to {quantize}")
+                    file_type = quantize
+                if error is None:
+                    name = request["model"] if ":" in request["model"] else request["model"] + ":latest"
+                    manifest = json.dumps(request, sort_keys=True).encode()
+                    double.models[name] = {**request, "digest": hashlib.sha256(manifest).hexdigest(),
+                                           "file_type": file_type}
+                    statuses += ["writing manifest", "success"]
+                progress = [{"status": s} for s in statuses] + ([{"error": error}] if error else [])
                 if request.get("stream", True):
-                    return self._stream({"status": s} for s in statuses)
-                return self._json(200, {"status": "success"})
+                    return self._stream(progress)
+                return self._json(500 if error else 200, progress[-1])
 
             def _generate(self, request):
                 name = request["model"] if ":" in request["model"] else request["model"] + ":latest"
@@ -160,3 +191,15 @@ class OllamaDouble:
                 return self._json(200, {**final, "response": answer})
 
         return Handler
+
+
+#: ``ggml.ParseFileType``'s names (what ``quantize`` may say, upper-cased).
+PARSED_FILE_TYPES = ("F32", "F16", "Q4_K_S", "Q4_K_M", "Q8_0", "BF16")
+
+
+def gguf_file_type(path) -> str:
+    """``general.file_type`` of a GGUF as Ollama names it (``Q4_K_M``, ``BF16``...), read with the ``gguf`` package."""
+    from gguf import GGUFReader, LlamaFileType
+
+    field = GGUFReader(path).fields.get("general.file_type")
+    return LlamaFileType(field.contents()).name.split("_", 1)[1] if field else "F32"  # ALL_F32, MOSTLY_Q4_K_M
