@@ -1,38 +1,70 @@
-"""GGUF export verified for real: llama.cpp's converter, then llama.cpp itself generating the same tokens as
-transformers. The ``llama_cpp`` fixture builds llama.cpp once (docker/build_llama_cpp.sh) and caches it."""
+"""GGUF export verified for real: llama.cpp's converter, then llama.cpp's own server generating, token for token, what
+transformers generates (greedy) from the training prompt. The ``llama_cpp`` fixture builds llama.cpp once
+(docker/build_llama_cpp.sh) and caches it."""
 
-import subprocess
+from pathlib import Path
 
 import pytest
 
 from titlegen_assets import gguf_export
+from titlegen_assets.llama_server import LlamaServer
 from titlegen_assets.prompts import prompt_messages
 
 ARTICLE = "台北市捷運工程局今天舉行環狀線北段動工典禮，路線全長約14.9公里，共設12座車站。"
 
 
-def test_gguf_from_the_converter_generates_what_transformers_generates(llama_cpp, smoke_base_model, tmp_path):
+def transformers_greedy(model_dir: Path, articles: list[str], max_new_tokens: int):
+    """(prompt without <bos>, prompt ids, generated ids) per article, greedy, in fp32 on the folder's weights; and
+    the generation config (its stop tokens)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    gguf = gguf_export.export(smoke_base_model, tmp_path / "smoke-F32.gguf", "F32")
-    assert gguf.stat().st_size > 1_000_000
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
+    results = []
+    for article in articles:
+        prompt = tokenizer.apply_chat_template(prompt_messages(article), tokenize=False, add_generation_prompt=True)
+        ids = tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
+        with torch.inference_mode():
+            output = model.generate(**ids, max_new_tokens=max_new_tokens, do_sample=False)
+        generated = output[0, ids["input_ids"].shape[1]:].tolist()
+        results.append((prompt.removeprefix(tokenizer.bos_token), ids["input_ids"][0].tolist(), generated))
+    return results, model.generation_config
 
-    tokenizer = AutoTokenizer.from_pretrained(smoke_base_model)
-    prompt = tokenizer.apply_chat_template(prompt_messages(ARTICLE), tokenize=False, add_generation_prompt=True)
-    prompt = prompt.removeprefix(tokenizer.bos_token)  # both sides add <bos> themselves
-    model = AutoModelForCausalLM.from_pretrained(smoke_base_model, dtype=torch.float32).eval()
-    inputs = tokenizer(prompt, return_tensors="pt")
-    with torch.inference_mode():
-        output = model.generate(**inputs, max_new_tokens=12, do_sample=False)
-    expected = tokenizer.decode(output[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
 
-    result = subprocess.run([str(llama_cpp / "build" / "bin" / "llama-simple"), "-m", str(gguf), "-n", "12", prompt],
-                            capture_output=True, timeout=120)
-    assert result.returncode == 0, result.stderr[-2000:]
-    # llama-simple prints the prompt, then each generated piece as raw bytes (byte-fallback pieces may split a character)
-    generated = result.stdout.decode("utf-8", errors="replace").split("<start_of_turn>model\n", 1)[1]
-    assert expected and generated.strip() == expected.strip()
+def assert_llama_cpp_generates_the_same_tokens(gguf: Path, model_dir: Path, articles: list[str], n: int) -> None:
+    expected, generation_config = transformers_greedy(model_dir, articles, n)
+    stops = generation_config.eos_token_id
+    stops = set(stops if isinstance(stops, list) else [stops])
+    # one thread: on a shared 2-core machine ggml's spinning thread barriers stall when a thread is descheduled
+    with LlamaServer(gguf, threads=1) as server:
+        for prompt, prompt_ids, generated in expected:
+            assert server.tokenize(prompt) == prompt_ids  # the server reads the training prompt as transformers does
+            answer = server.complete(prompt, n, cache_prompt=False, timeout_s=600)
+            # transformers keeps the stop token it ended on; llama.cpp ends there without returning it
+            if generated[-1] in stops:
+                assert answer["stop_type"] == "eos" and answer["tokens"] == generated[:-1]
+            else:
+                assert answer["stop_type"] == "limit" and answer["tokens"] == generated
+
+
+def test_smoke_model_f32_gguf_generates_what_transformers_generates(llama_cpp, smoke_base_model, tmp_path):
+    gguf = gguf_export.export(Path(smoke_base_model), tmp_path / "smoke-F32.gguf", "F32")
+    assert_llama_cpp_generates_the_same_tokens(gguf, Path(smoke_base_model), [ARTICLE], 12)
+
+
+@pytest.mark.real_model
+def test_real_gemma3_270m_bf16_gguf_generates_exactly_the_tokens_transformers_generates(
+    llama_cpp, gemma3_270m, sample_splits, tmp_path
+):
+    import datasets
+    from gguf import GGUFReader
+
+    gguf = gguf_export.export(gemma3_270m, tmp_path / "gemma3-270m-BF16.gguf", "BF16")
+    vocabulary = GGUFReader(gguf).fields["tokenizer.ggml.tokens"]
+    assert len(vocabulary.data) == 262144  # the SentencePiece vocabulary rebuilt from the packaged GGUF came through
+    articles = [row["content"] for row in datasets.load_from_disk(sample_splits)["test"].select(range(2))]
+    assert_llama_cpp_generates_the_same_tokens(gguf, gemma3_270m, articles, 20)
 
 
 def test_gguf_export_is_skipped_with_the_reason_when_llama_cpp_is_missing(tmp_path):

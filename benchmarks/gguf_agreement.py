@@ -1,0 +1,60 @@
+"""How much Q4_K_M changes the titles: a merged model exported by llama.cpp at BF16 and at Q4_K_M, both served by
+llama-server, greedy titles for the sample's test split from the training prompt.
+
+    python benchmarks/gguf_agreement.py MERGED_MODEL_DIR [--content-max-chars 300] [--n-predict 48]
+
+Prints one JSON line: the share of Q4_K_M titles equal to the BF16 ones, their mean character ROUGE-L against the
+BF16 titles, each one's ROUGE-L against the reference titles, file sizes and the titles themselves. The GGUFs are
+kept beside the model under ``<MERGED_MODEL_DIR>.gguf/``. Results go in RESULTS.md.
+"""
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from sample_split import sample_test_rows
+from transformers import AutoTokenizer
+
+from titlegen_assets import gguf_export, metrics
+from titlegen_assets.llama_server import LlamaServer, training_prompt
+
+
+def titles(gguf: Path, prompts: list[str], n_predict: int) -> tuple[list[str], list[str]]:
+    """Greedy titles and why each stopped (``eos``: at <end_of_turn>/<eos>; ``limit``: ran out of n_predict)."""
+    with LlamaServer(gguf) as server:
+        answers = [server.complete(prompt, n_predict) for prompt in prompts]
+    return [a["content"].strip() for a in answers], [a["stop_type"] for a in answers]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("model_dir", type=Path)
+    parser.add_argument("--content-max-chars", type=int, default=300)
+    parser.add_argument("--n-predict", type=int, default=48)
+    args = parser.parse_args()
+    rows = sample_test_rows(args.content_max_chars)
+    tokenizer = AutoTokenizer.from_pretrained(args.model_dir)
+    prompts = [training_prompt(tokenizer, row["content"]) for row in rows]
+    references = [row["title"] for row in rows]
+    result = {"model": str(args.model_dir), "articles": len(rows)}
+    outputs = {}
+    for quantization in ("BF16", "Q4_K_M"):
+        started = time.perf_counter()
+        gguf = gguf_export.exported(args.model_dir, Path(f"{args.model_dir}.gguf"), quantization)
+        exported_s = time.perf_counter() - started
+        outputs[quantization], stops = titles(gguf, prompts, args.n_predict)
+        result[quantization] = {
+            "file_mib": round(gguf.stat().st_size / 2**20, 1), "export_and_generate_s": round(time.perf_counter() - started, 1),
+            "export_s": round(exported_s, 1), "stopped_at_end_of_turn": stops.count("eos") / len(rows),
+            "rouge_l_vs_reference": round(metrics.rouge(outputs[quantization], references)["rougeL"], 3),
+        }
+    bf16, q4 = outputs["BF16"], outputs["Q4_K_M"]
+    result["q4_equal_to_bf16"] = sum(a == b for a, b in zip(q4, bf16)) / len(rows)
+    result["q4_rouge_l_vs_bf16"] = round(metrics.rouge(q4, bf16)["rougeL"], 3)
+    result["titles"] = [{"reference": r, "bf16": b, "q4_k_m": q} for r, b, q in zip(references, bf16, q4)]
+    print(json.dumps(result, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()

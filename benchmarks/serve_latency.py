@@ -1,0 +1,74 @@
+"""Serving latency of the fine-tuned model's Q4_K_M GGUF on llama.cpp's llama-server (the runtime Ollama uses for
+GGUF models), on 127.0.0.1 only, with the exact prompt training used, at concurrency 1 and 2.
+
+    python benchmarks/serve_latency.py MERGED_MODEL_DIR [--requests 30] [--warmup 2] [--time-limit-s 240]
+
+The GGUF is exported by llama.cpp into ``<MERGED_MODEL_DIR>.gguf/`` (reused when there). For each concurrency a
+fresh server is started with that many slots, warmed up (not counted), sent at most ``--requests`` requests built
+from the sample's test articles (stopping early at ``--time-limit-s``), and stopped by its pid. Prints one JSON line
+per concurrency with the product's latency summary (``titlegen_assets/latency.py``) against the spec
+(LatencyConfig: p50 ≤ 500 ms, p95 ≤ 1 s). Results go in RESULTS.md.
+"""
+
+import argparse
+import json
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from itertools import cycle, islice
+from pathlib import Path
+
+from sample_split import sample_test_rows
+from transformers import AutoTokenizer
+
+from titlegen_assets import gguf_export, latency
+from titlegen_assets.config import LatencyConfig
+from titlegen_assets.llama_server import LlamaServer, training_prompt
+
+
+def run(gguf: Path, prompts: list[str], concurrency: int, warmup: int, time_limit_s: float, n_predict: int) -> dict:
+    with LlamaServer(gguf, parallel=concurrency) as server:
+        for prompt in prompts[:warmup]:
+            server.timed_completion(prompt, n_predict)
+        deadline = time.monotonic() + time_limit_s
+
+        def bounded(prompt: str) -> dict | None:  # requests not yet started at the deadline are not sent
+            return server.timed_completion(prompt, n_predict) if time.monotonic() < deadline else None
+
+        started = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=concurrency) as pool:
+            samples = [s for s in pool.map(bounded, prompts) if s is not None]
+        wall_s = time.perf_counter() - started
+    spec = LatencyConfig()
+    summary = latency.summarize(samples, spec.p50_max_ms, spec.p95_max_ms)
+    summary.update(concurrency=concurrency, run_wall_s=round(wall_s, 1),
+                   aggregate_tokens_per_second=round(summary["eval_tokens"] / wall_s, 1),
+                   mean_prompt_tokens=round(sum(s["prompt_eval_count"] for s in samples) / len(samples), 1),
+                   mean_generated_tokens=round(summary["eval_tokens"] / len(samples), 1),
+                   stopped_at_end_of_turn=sum(s["stop_type"] == "eos" for s in samples) / len(samples),
+                   example=samples[0]["response"])
+    return summary
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("model_dir", type=Path)
+    parser.add_argument("--quantization", default="Q4_K_M")
+    parser.add_argument("--requests", type=int, default=30)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--time-limit-s", type=float, default=240)
+    parser.add_argument("--n-predict", type=int, default=48)
+    parser.add_argument("--content-max-chars", type=int, default=300)
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 2])
+    args = parser.parse_args()
+    tokenizer = AutoTokenizer.from_pretrained(args.model_dir)
+    contents = [row["content"] for row in sample_test_rows(args.content_max_chars)]
+    prompts = [training_prompt(tokenizer, content) for content in islice(cycle(contents), args.requests)]
+    gguf = gguf_export.exported(args.model_dir, Path(f"{args.model_dir}.gguf"), args.quantization)
+    for concurrency in args.concurrency:
+        summary = run(gguf, prompts, concurrency, args.warmup, args.time_limit_s, args.n_predict)
+        print(json.dumps({"gguf": gguf.name, "cpus": os.cpu_count(), **summary}, ensure_ascii=False), flush=True)
+
+
+if __name__ == "__main__":
+    main()
