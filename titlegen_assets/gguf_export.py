@@ -6,11 +6,15 @@ llama.cpp is found at ``LLAMA_CPP_DIR`` (default ``~/.cache/titlegen/llama.cpp``
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 #: Written by the converter directly; anything else (Q4_K_M, Q8_0, ...) goes through llama-quantize.
@@ -39,14 +43,37 @@ def _run(command: list, what: str, root: Path) -> None:
         raise RuntimeError(f"{what} failed (exit {result.returncode}): {result.stderr[-2000:]}")
 
 
+@contextlib.contextmanager
+def converter_view(model_dir: Path) -> Iterator[Path]:
+    """``model_dir`` as llama.cpp's converter must read it: its files (linked, not copied), plus an
+    ``added_tokens.json`` naming the user-defined pieces of its ``tokenizer.model``, which the converter types only
+    from that file. The folder itself does not carry the file: transformers would add those pieces as new tokens."""
+    with tempfile.TemporaryDirectory(prefix="gguf-convert-") as parent:
+        view = Path(parent) / model_dir.name  # the converter names the model after its folder
+        view.mkdir()
+        for path in model_dir.iterdir():
+            os.symlink(path.resolve(), view / path.name)
+        pieces = model_dir / "tokenizer.model"
+        if pieces.is_file() and not (model_dir / "added_tokens.json").exists():
+            from transformers.utils import sentencepiece_model_pb2_new as sentencepiece_pb
+
+            model = sentencepiece_pb.ModelProto.FromString(pieces.read_bytes())
+            user_defined = {piece.piece: index for index, piece in enumerate(model.pieces)
+                            if piece.type == piece.USER_DEFINED}
+            if user_defined:
+                (view / "added_tokens.json").write_text(json.dumps(user_defined, ensure_ascii=False))
+        yield view
+
+
 def export(model_dir: Path, out_file: Path, quantization: str, root: Path | None = None) -> Path:
     """Convert a Hugging Face folder (with its SentencePiece ``tokenizer.model``) to one GGUF file."""
     root = root or llama_cpp_dir()
     quantization = quantization.upper()
     direct = CONVERTER_TYPES.get(quantization)
     converted = out_file if direct else out_file.with_name(out_file.stem + ".bf16.gguf")
-    _run([sys.executable, root / "convert_hf_to_gguf.py", model_dir, "--outtype", direct or "bf16",
-          "--outfile", converted], "convert_hf_to_gguf.py", root)
+    with converter_view(Path(model_dir)) as view:
+        _run([sys.executable, root / "convert_hf_to_gguf.py", view, "--outtype", direct or "bf16",
+              "--outfile", converted], "convert_hf_to_gguf.py", root)
     if not direct:
         _run([root / "build" / "bin" / "llama-quantize", converted, out_file, quantization], "llama-quantize", root)
         converted.unlink()
