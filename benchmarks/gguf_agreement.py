@@ -22,8 +22,8 @@ from titlegen_assets.llama_server import LlamaServer, training_prompt
 
 def titles(gguf: Path, prompts: list[str], n_predict: int) -> tuple[list[str], list[str]]:
     """Greedy titles and why each stopped (``eos``: at <end_of_turn>/<eos>; ``limit``: ran out of n_predict)."""
-    with LlamaServer(gguf) as server:
-        answers = [server.complete(prompt, n_predict) for prompt in prompts]
+    with LlamaServer(gguf, threads=1) as server:  # one thread: speed is not measured here, and it suits a shared machine
+        answers = [server.complete(prompt, n_predict, timeout_s=600) for prompt in prompts]
     return [a["content"].strip() for a in answers], [a["stop_type"] for a in answers]
 
 

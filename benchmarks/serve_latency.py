@@ -26,8 +26,9 @@ from titlegen_assets.config import LatencyConfig
 from titlegen_assets.llama_server import LlamaServer, training_prompt
 
 
-def run(gguf: Path, prompts: list[str], concurrency: int, warmup: int, time_limit_s: float, n_predict: int) -> dict:
-    with LlamaServer(gguf, parallel=concurrency) as server:
+def run(gguf: Path, prompts: list[str], concurrency: int, warmup: int, time_limit_s: float, n_predict: int,
+        threads: int | None) -> dict:
+    with LlamaServer(gguf, parallel=concurrency, threads=threads) as server:
         for prompt in prompts[:warmup]:
             server.timed_completion(prompt, n_predict)
         deadline = time.monotonic() + time_limit_s
@@ -60,14 +61,16 @@ def main() -> None:
     parser.add_argument("--n-predict", type=int, default=48)
     parser.add_argument("--content-max-chars", type=int, default=300)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--threads", type=int, default=None, help="llama-server threads (default: its own, the cores)")
     args = parser.parse_args()
     tokenizer = AutoTokenizer.from_pretrained(args.model_dir)
     contents = [row["content"] for row in sample_test_rows(args.content_max_chars)]
     prompts = [training_prompt(tokenizer, content) for content in islice(cycle(contents), args.requests)]
     gguf = gguf_export.exported(args.model_dir, Path(f"{args.model_dir}.gguf"), args.quantization)
     for concurrency in args.concurrency:
-        summary = run(gguf, prompts, concurrency, args.warmup, args.time_limit_s, args.n_predict)
-        print(json.dumps({"gguf": gguf.name, "cpus": os.cpu_count(), **summary}, ensure_ascii=False), flush=True)
+        summary = run(gguf, prompts, concurrency, args.warmup, args.time_limit_s, args.n_predict, args.threads)
+        print(json.dumps({"gguf": gguf.name, "cpus": os.cpu_count(), "threads": args.threads or "default", **summary},
+                         ensure_ascii=False), flush=True)
 
 
 if __name__ == "__main__":
