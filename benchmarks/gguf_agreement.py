@@ -1,7 +1,7 @@
 """How much Q4_K_M changes the titles: a merged model exported by llama.cpp at BF16 and at Q4_K_M, both served by
 llama-server, greedy titles for the sample's test split from the training prompt.
 
-    python benchmarks/gguf_agreement.py MERGED_MODEL_DIR [--content-max-chars 300] [--n-predict 48]
+    python benchmarks/gguf_agreement.py MERGED_MODEL_DIR [--content-max-chars 300] [--n-predict 48] [--articles N]
 
 Prints one JSON line: the share of Q4_K_M titles equal to the BF16 ones, their mean character ROUGE-L against the
 BF16 titles, each one's ROUGE-L against the reference titles, file sizes and the titles themselves. The GGUFs are
@@ -32,8 +32,9 @@ def main() -> None:
     parser.add_argument("model_dir", type=Path)
     parser.add_argument("--content-max-chars", type=int, default=300)
     parser.add_argument("--n-predict", type=int, default=48)
+    parser.add_argument("--articles", type=int, default=None, help="only the first N test articles (default: all)")
     args = parser.parse_args()
-    rows = sample_test_rows(args.content_max_chars)
+    rows = sample_test_rows(args.content_max_chars)[: args.articles]
     tokenizer = AutoTokenizer.from_pretrained(args.model_dir)
     prompts = [training_prompt(tokenizer, row["content"]) for row in rows]
     references = [row["title"] for row in rows]
