@@ -16,7 +16,8 @@ from titlegen_assets.cleaning import CleaningRules, clean_rows
 from titlegen_assets.config import TrainingConfig
 from titlegen_assets.sources import load_file, sample_path
 from titlegen_assets.splitting import split_rows
-from titlegen_assets.training.lora import resolve_base_model, train_lora
+from titlegen_assets.training.base_model import resolve_base_model
+from titlegen_assets.training.lora import train_lora
 
 
 def main() -> None:

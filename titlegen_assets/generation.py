@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from titlegen_assets.processing import text_tokenizer
-from titlegen_assets.prompts import END_OF_TURN, prompt_messages
+from titlegen_assets.prompts import prompt_messages, stop_token_ids
 
 
 def generate_titles(model, tokenizer, contents: list[str], max_new_tokens: int, batch_size: int = 8) -> list[str]:
@@ -15,7 +15,7 @@ def generate_titles(model, tokenizer, contents: list[str], max_new_tokens: int, 
     import torch
 
     text = text_tokenizer(tokenizer)
-    stop = [text.eos_token_id, text.convert_tokens_to_ids(END_OF_TURN)]
+    stop = stop_token_ids(text)
     titles = []
     for start in range(0, len(contents), batch_size):
         prompts = [

@@ -6,9 +6,15 @@ and trims every message's content, so a request is rendered as::
     <bos><start_of_turn>user\\n{INSTRUCTION}\\n\\n{article}<end_of_turn>\\n<start_of_turn>model\\n
 
 ``ollama_template`` reproduces exactly that text (without ``<bos>``, which the runner adds itself).
+
+That chat template ships here (``chat_template.jinja``, Gemma 3n's own; Gemma 3's renders text the same way and
+differs only in its image placeholder) and is written into every model folder the product saves, so a base model
+without one (the pretrained Gemma 3 270M) renders the same text as Gemma 3n.
 """
 
 from __future__ import annotations
+
+from importlib import resources
 
 INSTRUCTION = "你是新聞編輯。請為下面這篇新聞寫一個繁體中文標題，只輸出標題本身，不要解釋。"
 
@@ -17,6 +23,30 @@ TITLE_MAX_NEW_TOKENS = 48
 
 #: Stop sequence of a Gemma turn; also the last token that carries training loss.
 END_OF_TURN = "<end_of_turn>"
+
+
+def chat_template() -> str:
+    """The Gemma turn format as a Jinja chat template (the one ``tokenizer.apply_chat_template`` renders)."""
+    return (resources.files("titlegen_assets") / "chat_template.jinja").read_text(encoding="utf-8")
+
+
+def with_chat_template(tokenizer):
+    """Give ``tokenizer`` the project's chat template; ``save_pretrained`` then writes it into the model folder."""
+    tokenizer.chat_template = chat_template()
+    return tokenizer
+
+
+def stop_token_ids(tokenizer) -> list[int]:
+    """``<eos>`` and ``<end_of_turn>``: a title ends with the model's turn."""
+    return [tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids(END_OF_TURN)]
+
+
+def with_generation_stops(generation_config, tokenizer):
+    """A ``GenerationConfig`` that stops at ``<end_of_turn>`` too (a pretrained base stops only at ``<eos>``)."""
+    generation_config.eos_token_id = stop_token_ids(tokenizer)
+    generation_config.bos_token_id = tokenizer.bos_token_id
+    generation_config.pad_token_id = tokenizer.pad_token_id
+    return generation_config
 
 
 def article_text(content: str) -> str:

@@ -46,6 +46,7 @@ def smoke_gemma3n_multimodal(tmp_path_factory) -> str:
     import torch
     from transformers import Gemma3nConfig, Gemma3nForCausalLM, GenerationConfig
 
+    from titlegen_assets.prompts import stop_token_ids
     from titlegen_assets.training import smoke
 
     target = tmp_path_factory.mktemp("base") / "smoke-gemma3n-multimodal"
@@ -55,7 +56,7 @@ def smoke_gemma3n_multimodal(tmp_path_factory) -> str:
     text_config = smoke.text_config(tokenizer)
     model = Gemma3nForCausalLM(text_config)
     model.generation_config = GenerationConfig(bos_token_id=tokenizer.bos_token_id, pad_token_id=tokenizer.pad_token_id,
-                                               eos_token_id=smoke.stop_token_ids(tokenizer))
+                                               eos_token_id=stop_token_ids(tokenizer))
     model.save_pretrained(target)
     config = Gemma3nConfig(text_config=text_config.to_dict())
     config.architectures = ["Gemma3nForConditionalGeneration"]
@@ -144,3 +145,16 @@ def gemma3_270m(reference_dir) -> Path:
             tokenizer.save_pretrained(staging)
             write_sentencepiece_model(gguf, staging / "tokenizer.model")
     return target
+
+
+@pytest.fixture(scope="session")
+def real_gemma3_270m(request) -> tuple[Path, Path]:
+    """(folder, artifact root) of the packaged pretrained Gemma 3 270M, de-quantized once per machine.
+
+    The artifact root is pytest's own cache folder (ignored by git), so later test sessions reuse the folder
+    instead of spending a minute de-quantizing again.
+    """
+    from titlegen_assets.training.base_model import PACKAGED_GEMMA3_270M, resolve_base_model
+
+    root = Path(request.config.cache.mkdir("titlegen-real-model"))
+    return Path(resolve_base_model(PACKAGED_GEMMA3_270M, root)), root

@@ -1,22 +1,24 @@
 """The TRL + PEFT backend end to end on the smoke Gemma 3n: masking, training, resume, merge, reload, generate."""
 
 from functools import partial
+from pathlib import Path
 
 import pytest
 
 from titlegen_assets.config import TrainingConfig
-from titlegen_assets.prompts import INSTRUCTION, prompt_messages, training_example
+from titlegen_assets.prompts import INSTRUCTION, chat_template, prompt_messages, stop_token_ids, training_example
 
 TINY = dict(base_model="titlegen/smoke-gemma3n-tiny", backend="trl", max_steps=4, save_steps=2, logging_steps=1,
             per_device_train_batch_size=4, gradient_accumulation_steps=1, max_seq_length=512,
             gradient_checkpointing=False, learning_rate=2e-3)
 
 
-def test_smoke_model_ships_the_real_gemma3n_chat_template(reference_dir):
-    from titlegen_assets.training.smoke import tokenizer_dir
+def test_the_one_chat_template_is_the_real_gemma3n_one_and_the_smoke_model_ships_it(reference_dir, smoke_base_model):
+    from titlegen_assets.prompts import chat_template
 
     real = (reference_dir / "gemma3n_chat_template.jinja").read_text()
-    assert (tokenizer_dir() / "chat_template.jinja").read_text() == real
+    assert chat_template() == real
+    assert (Path(smoke_base_model) / "chat_template.jinja").read_text() == real
 
 
 def test_loss_is_on_the_title_and_end_of_turn_only(smoke_base_model, sample_splits, tmp_path):
@@ -76,7 +78,9 @@ def test_training_resumes_from_the_last_checkpoint_and_merges_into_a_loadable_16
     merge_adapter(tmp_path / "adapter", smoke_base_model, "trl", merged)
     assert (merged / "model.safetensors").is_file() and (merged / "generation_config.json").is_file()
     model, tokenizer = load_for_generation(str(merged))
-    assert tokenizer.chat_template and "<start_of_turn>" in tokenizer.chat_template
+    for folder in (tmp_path / "adapter", merged):  # every saved folder renders with the one template
+        assert (folder / "chat_template.jinja").read_text() == chat_template()
+    assert model.generation_config.eos_token_id == stop_token_ids(tokenizer)  # stops at <end_of_turn> too
     article = "颱風今天接近東部海面，氣象署發布海上颱風警報。"
     [title] = generate_titles(model, tokenizer, [article], max_new_tokens=8)
     # the oracle: the plain greedy continuation rendered with its special tokens, cut at the first end of turn

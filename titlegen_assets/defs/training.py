@@ -23,7 +23,8 @@ def lora_adapter(
 ) -> dg.Output[dict]:
     """A LoRA adapter for headline generation under ``adapters/<version>/``; an interrupted run resumes."""
     from titlegen_assets.training import environment
-    from titlegen_assets.training.lora import LOSS_CURVE, resolve_base_model, train_lora
+    from titlegen_assets.training.base_model import resolve_base_model
+    from titlegen_assets.training.lora import LOSS_CURVE, train_lora
 
     backend = environment.pick_backend(config.backend)
     version = fingerprint(cleaned_splits["version"], config.model_dump(), backend, TRAINING_CODE)

@@ -49,7 +49,6 @@ def main() -> None:
             unk_piece="<unk>", control_symbols=TURN_TOKENS, minloglevel=2,
         )
         tokenizer = GemmaTokenizer.from_pretrained(tmp, add_bos_token=True, add_eos_token=False)
-        tokenizer.chat_template = (HERE / "chat_template.jinja").read_text(encoding="utf-8")
         tokenizer.save_pretrained(str(HERE))
         shutil.copy(Path(tmp) / "tokenizer.model", HERE / "tokenizer.model")  # llama.cpp's GGUF converter reads it
     config_path = HERE / "tokenizer_config.json"

@@ -8,16 +8,8 @@ from pathlib import Path
 
 from titlegen_assets.plots import curves_png
 from titlegen_assets.training import environment, sft
-from titlegen_assets.training.smoke import SMOKE_MODEL_ID, build as build_smoke_model
 
 LOSS_CURVE = "loss_curve.png"
-
-
-def resolve_base_model(name: str, artifact_root: Path) -> str:
-    """A Hub id or local folder as is; the smoke model id is built once under ``<root>/base_models/``."""
-    if name == SMOKE_MODEL_ID:
-        return str(build_smoke_model(artifact_root / "base_models" / "smoke-gemma3n-tiny"))
-    return name
 
 
 def backend_module(backend: str):

@@ -19,11 +19,14 @@ def merge_adapter(adapter_dir: Path, base_model: str, backend: str, target: Path
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
 
+    from titlegen_assets.prompts import with_chat_template, with_generation_stops
+
     base = AutoModelForCausalLM.from_pretrained(base_model, dtype=torch.bfloat16)
     merged = PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload()
     merged.save_pretrained(str(target), safe_serialization=True)
-    AutoTokenizer.from_pretrained(str(adapter_dir)).save_pretrained(str(target))
-    GenerationConfig.from_pretrained(base_model).save_pretrained(str(target))
+    tokenizer = with_chat_template(AutoTokenizer.from_pretrained(str(adapter_dir)))
+    tokenizer.save_pretrained(str(target))
+    with_generation_stops(GenerationConfig.from_pretrained(base_model), tokenizer).save_pretrained(str(target))
 
 
 def load_for_generation(folder: str, backend: str = "trl"):

@@ -11,7 +11,7 @@ from importlib import resources
 from pathlib import Path
 
 from titlegen_assets.artifacts import atomic_folder
-from titlegen_assets.prompts import END_OF_TURN
+from titlegen_assets.prompts import stop_token_ids, with_chat_template, with_generation_stops
 
 SMOKE_MODEL_ID = "titlegen/smoke-gemma3n-tiny"
 #: Five layers: four sliding-window and one global, the real Gemma 3n pattern (llama.cpp assumes it too).
@@ -25,13 +25,8 @@ GEMMA3N_MEDIA_TOKENS = {"image_token": "<image_soft_token>", "boi_token": "<star
 
 
 def tokenizer_dir() -> Path:
-    """The committed SentencePiece tokenizer (trained on the bundled sample) with the real Gemma 3n chat template."""
+    """The committed SentencePiece tokenizer, trained on the bundled sample."""
     return Path(str(resources.files("titlegen_assets") / "smoke_model"))
-
-
-def stop_token_ids(tokenizer) -> list[int]:
-    """``<eos>`` and ``<end_of_turn>``: generation stops at either, as with the real Gemma 3n."""
-    return [tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids(END_OF_TURN)]
 
 
 def multimodal_processor():
@@ -40,7 +35,7 @@ def multimodal_processor():
     a Gemma 3n checkpoint, for the smoke model shaped like one (tests) and the E4B benchmark."""
     from transformers import AutoTokenizer, Gemma3nAudioFeatureExtractor, Gemma3nProcessor, SiglipImageProcessorPil
 
-    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir(), extra_special_tokens=GEMMA3N_MEDIA_TOKENS)
+    tokenizer = with_chat_template(AutoTokenizer.from_pretrained(tokenizer_dir(), extra_special_tokens=GEMMA3N_MEDIA_TOKENS))
     return Gemma3nProcessor(feature_extractor=Gemma3nAudioFeatureExtractor(), image_processor=SiglipImageProcessorPil(),
                             tokenizer=tokenizer, chat_template=tokenizer.chat_template)
 
@@ -70,12 +65,10 @@ def build(target: Path, seed: int = 0) -> Path:
     import torch
     from transformers import AutoTokenizer, Gemma3nForCausalLM, GenerationConfig
 
-    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir())
+    tokenizer = with_chat_template(AutoTokenizer.from_pretrained(tokenizer_dir()))
     torch.manual_seed(seed)
     model = Gemma3nForCausalLM(text_config(tokenizer))
-    model.generation_config = GenerationConfig(
-        bos_token_id=tokenizer.bos_token_id, eos_token_id=stop_token_ids(tokenizer), pad_token_id=tokenizer.pad_token_id
-    )
+    model.generation_config = with_generation_stops(GenerationConfig(), tokenizer)
     with atomic_folder(target) as staging:
         model.save_pretrained(staging)
         tokenizer.save_pretrained(staging)

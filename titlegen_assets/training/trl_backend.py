@@ -1,6 +1,6 @@
 """TRL + PEFT on CPU or Apple MPS: SFTTrainer with a LoraConfig on the language model's linear layers.
 
-Loss is on the title only: TRL renders the conversational prompt/completion with the tokenizer's own chat
+Loss is on the title only: TRL renders the conversational prompt/completion with the prompts module's chat
 template and masks every prompt token (``completion_only_loss``).
 """
 
@@ -16,10 +16,11 @@ def build_trainer(config, base_model: str, train, validation, args_for, callback
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import SFTTrainer
 
+    from titlegen_assets.prompts import with_chat_template
     from titlegen_assets.training.sft import conversational
 
     args = args_for(completion_only_loss=True)
-    tokenizer = AutoTokenizer.from_pretrained(base_model)
+    tokenizer = with_chat_template(AutoTokenizer.from_pretrained(base_model))
     model = AutoModelForCausalLM.from_pretrained(base_model, dtype=torch.bfloat16 if args.bf16 else torch.float32)
     lora = LoraConfig(
         r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,

