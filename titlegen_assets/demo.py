@@ -1,4 +1,4 @@
-"""The offline demo: the whole graph on the bundled sample with the smoke model, in a few minutes on a CPU.
+"""The offline demo: the real pretrained Gemma 3 270M fine-tuned on the bundled sample, on a CPU, in minutes.
 
     python -m titlegen_assets.demo
 

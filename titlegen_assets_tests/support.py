@@ -10,8 +10,9 @@ from titlegen_assets.definitions import defs
 
 
 def demo_config(max_steps: int = 4, **eval_overrides) -> dict:
-    """The shipped demo config, shortened for tests; ``eval_overrides`` change the eval gate's thresholds."""
-    config = yaml.safe_load((pkg_resources.files("titlegen_assets") / "configs" / "demo.yaml").read_text())
+    """The shipped smoke config (smoke model, thresholds 0), shortened for tests; ``eval_overrides`` change the eval
+    gate's thresholds. The real demo (configs/demo.yaml) trains Gemma 3 270M: minutes, not seconds."""
+    config = yaml.safe_load((pkg_resources.files("titlegen_assets") / "configs" / "smoke.yaml").read_text())
     config = copy.deepcopy(config)
     config["ops"]["lora_adapter"]["config"]["max_steps"] = max_steps
     config["ops"]["eval_gate"]["config"].update(eval_overrides)

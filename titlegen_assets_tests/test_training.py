@@ -114,3 +114,66 @@ def test_training_example_puts_the_instruction_in_the_system_turn_and_the_title_
 def test_training_config_rejects_bad_values_with_what_to_change(change, message):
     with pytest.raises(ValueError, match=message):
         TrainingConfig(**change)
+
+
+@pytest.mark.parametrize(("flags", "expected"), [({"avx2", "avx512_bf16"}, "bf16"), ({"amx_bf16"}, "bf16"),
+                                                  ({"avx2", "avx512f"}, "fp32")])
+def test_auto_precision_on_a_cpu_is_bf16_only_with_native_bf16(flags, expected, monkeypatch):
+    from titlegen_assets.training import environment
+
+    monkeypatch.setattr(environment, "cpu_flags", lambda: flags)
+    monkeypatch.setattr(environment, "device_name", lambda: "cpu")
+    assert environment.pick_precision("auto") == expected
+    assert environment.pick_precision("fp32") == "fp32"
+
+
+def test_a_bf16_run_whose_loss_turns_non_finite_is_retried_in_fp32(smoke_base_model, sample_splits, tmp_path, monkeypatch):
+    from transformers import TrainerCallback
+
+    from titlegen_assets.training import environment, sft
+    from titlegen_assets.training.lora import train_lora
+
+    class OverflowInBf16(TrainerCallback):
+        """Stands in for a bf16 overflow: the first logged bf16 loss reads NaN."""
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if args.bf16 and logs and "loss" in logs:
+                logs["loss"] = float("nan")
+
+    monkeypatch.setattr(environment, "pick_precision", lambda requested: "bf16")
+    logs = []
+    config = TrainingConfig(**{**TINY, "max_steps": 2})
+    result = train_lora(config, sample_splits, smoke_base_model, tmp_path / "adapter", tmp_path / "work", logs.append,
+                        [OverflowInBf16()])
+    assert result.precision == "fp32" and result.global_step == 2
+    assert any("retries in fp32" in line for line in logs)
+    with pytest.raises(sft.NonFiniteLoss, match="set precision to fp32"):
+        train_lora(config.model_copy(update={"precision": "bf16"}), sample_splits, smoke_base_model,
+                   tmp_path / "adapter2", tmp_path / "work2", logs.append, [OverflowInBf16()])
+
+
+def test_on_a_cpu_only_the_completion_goes_through_the_output_head_and_the_loss_is_unchanged(
+    smoke_base_model, sample_splits, tmp_path, monkeypatch
+):
+    import datasets
+    import torch
+    from trl import SFTTrainer
+    from trl.trainer import utils as trl_utils
+
+    from titlegen_assets.training import sft, trl_backend
+
+    config = TrainingConfig(**TINY)
+    splits = datasets.load_from_disk(sample_splits)
+    args_for = partial(sft.sft_args, config, tmp_path, "fp32", False)
+    trainer, _ = trl_backend.build_trainer(config, smoke_base_model, splits["train"], None, args_for, [])
+    batch = trainer._prepare_inputs(next(iter(trainer.get_train_dataloader())))
+    scored = []
+    original = trl_utils._ChunkedLogProbFunction.apply
+    monkeypatch.setattr(trl_utils._ChunkedLogProbFunction, "apply",
+                        lambda hidden, *rest: scored.append(hidden.shape[0]) or original(hidden, *rest))
+    with torch.no_grad():
+        completion_only = trainer.compute_loss(trainer.model, dict(batch))
+        every_position = SFTTrainer.compute_loss(trainer, trainer.model, dict(batch))
+    shifted_labels = batch["labels"][:, 1:]
+    assert scored == [int((shifted_labels != -100).sum()), shifted_labels.numel()]
+    assert torch.allclose(completion_only, every_position, rtol=1e-5)

@@ -6,6 +6,7 @@ import platform
 import resource
 import sys
 from importlib import metadata
+from pathlib import Path
 
 
 def has_cuda() -> bool:
@@ -33,13 +34,33 @@ def pick_backend(requested: str) -> str:
     return "unsloth" if has_cuda() else "trl"
 
 
+#: CPU flags of native bf16 arithmetic (Linux /proc/cpuinfo names); without them bf16 is emulated and slower than fp32.
+CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags from /proc/cpuinfo (empty where there is none, e.g. macOS)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return set()
+    return {flag for line in text.splitlines() if line.startswith("flags") for flag in line.split(":", 1)[1].split()}
+
+
 def pick_precision(requested: str) -> str:
-    """``auto``: bf16 on a GPU that supports it, else fp32 (Gemma 3n overflows in fp16, so auto never picks it)."""
+    """``auto``: bf16 on a GPU that supports it or a CPU with native bf16 (avx512_bf16/AMX), else fp32.
+
+    Gemma 3n overflows in fp16, so auto never picks it; a bf16 run whose loss turns non-finite is retried in fp32.
+    """
     import torch
 
     if requested != "auto":
         return requested
-    return "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "fp32"
+    if torch.cuda.is_available():
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    if device_name() == "cpu" and cpu_flags() & set(CPU_BF16_FLAGS):
+        return "bf16"
+    return "fp32"
 
 
 def _version(package: str) -> str | None:

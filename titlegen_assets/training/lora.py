@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
@@ -38,13 +39,24 @@ def train_lora(
     precision = environment.pick_precision(config.precision)
     splits = datasets.load_from_disk(splits_path)
     validation = splits["validation"] if len(splits["validation"]) else None
-    log(f"training with {backend} on {environment.device_name()} ({precision}): "
-        f"{len(splits['train'])} train / {len(validation) if validation is not None else 0} validation rows")
-    args_for = partial(sft.sft_args, config, work_dir / sft.CHECKPOINTS, precision, validation is not None)
-    trainer, tokenizer = backend_module(backend).build_trainer(
-        config, base_model, splits["train"], validation, args_for, sft.callbacks(log, extra_callbacks)
-    )
-    result = sft.run(trainer, work_dir, log, backend, precision)
+
+    def attempt(precision: str):
+        log(f"training with {backend} on {environment.device_name()} ({precision}): "
+            f"{len(splits['train'])} train / {len(validation) if validation is not None else 0} validation rows")
+        args_for = partial(sft.sft_args, config, work_dir / sft.CHECKPOINTS, precision, validation is not None)
+        trainer, tokenizer = backend_module(backend).build_trainer(
+            config, base_model, splits["train"], validation, args_for, sft.callbacks(log, extra_callbacks)
+        )
+        return trainer, tokenizer, sft.run(trainer, work_dir, log, backend, precision)
+
+    try:
+        trainer, tokenizer, result = attempt(precision)
+    except sft.NonFiniteLoss as error:
+        if config.precision != "auto" or precision == "fp32":
+            raise
+        log(f"{error}; precision 'auto' retries in fp32 from the start")
+        shutil.rmtree(work_dir / sft.CHECKPOINTS, ignore_errors=True)
+        trainer, tokenizer, result = attempt("fp32")
     sft.save_adapter(trainer, tokenizer, target, result, {**config.model_dump(), "resolved_base_model": base_model})
     loss_curve(result.log_history, target / LOSS_CURVE)
     return result

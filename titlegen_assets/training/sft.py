@@ -6,6 +6,7 @@ The backends differ only in how they load the model, add LoRA and mask the promp
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -66,6 +67,7 @@ def sft_args(config, output_dir: Path, precision: str, has_eval: bool, **backend
         load_best_model_at_end=has_eval,
         metric_for_best_model="eval_loss" if has_eval else None,
         greater_is_better=False if has_eval else None,
+        use_cpu=environment.device_name() == "cpu",  # transformers refuses bf16 on a CPU unless told it is one
         bf16=precision == "bf16",
         fp16=precision == "fp16",
         gradient_checkpointing=config.gradient_checkpointing,
@@ -75,6 +77,25 @@ def sft_args(config, output_dir: Path, precision: str, has_eval: bool, **backend
         dataloader_pin_memory=False,
         **backend_args,
     )
+
+
+class NonFiniteLoss(RuntimeError):
+    """The training loss became NaN or infinite (bf16 overflow, or a learning rate far too high)."""
+
+
+def finite_loss_guard():
+    """A TrainerCallback that stops training at the first logged NaN/inf loss instead of training on garbage."""
+    from transformers import TrainerCallback
+
+    class StopOnNonFiniteLoss(TrainerCallback):
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            loss = (logs or {}).get("loss")
+            if loss is not None and not math.isfinite(loss):
+                precision = "bf16" if args.bf16 else "fp16" if args.fp16 else "fp32"
+                raise NonFiniteLoss(f"the training loss became {loss} at step {state.global_step} in {precision}: "
+                                    "set precision to fp32, or lower learning_rate")
+
+    return StopOnNonFiniteLoss()
 
 
 def progress_callback(log: Callable[[str], None]):
@@ -145,4 +166,4 @@ def save_adapter(trainer, tokenizer, target: Path, result: TrainResult, config_d
 
 
 def callbacks(log: Callable[[str], None], extra: Sequence = ()) -> list:
-    return [progress_callback(log), *extra]
+    return [progress_callback(log), *extra, finite_loss_guard()]

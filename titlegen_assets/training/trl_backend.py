@@ -1,7 +1,9 @@
 """TRL + PEFT on CPU or Apple MPS: SFTTrainer with a LoraConfig on the language model's linear layers.
 
 Loss is on the title only: TRL renders the conversational prompt/completion with the prompts module's chat
-template and masks every prompt token (``completion_only_loss``).
+template and masks every prompt token (``completion_only_loss``). A pretrained (not instruction-tuned) base has
+never seen its turn tokens, so their embedding rows are trained too (``train_tokens``; Gemma ties them to the output
+head, which is how the model learns to end its turn).
 """
 
 from __future__ import annotations
@@ -10,11 +12,52 @@ from __future__ import annotations
 LANGUAGE_LINEAR = r"^(?!.*(?:vision|audio)).*\.(?:q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)$"
 
 
+def sft_trainer_class():
+    """SFTTrainer that, off CUDA/XPU too, sends only the positions that carry loss through the output head.
+
+    TRL 1.16's fused LM head scores only the completion on Triton devices, and every position elsewhere (it keeps
+    tile shapes fixed for compiled backends such as Neuron). On a CPU nothing is compiled, and the 262k-row head over
+    the prompt is most of a training step, so the same completion-only path is taken there.
+    """
+    from trl import SFTTrainer
+    from trl.trainer import utils as trl_utils
+
+    class CompletionHeadSFTTrainer(SFTTrainer):
+        def compute_loss(self, *args, **kwargs):
+            on_device = trl_utils._use_triton
+            trl_utils._use_triton = lambda device: device.type in ("cpu", "mps") or on_device(device)
+            try:
+                return super().compute_loss(*args, **kwargs)
+            finally:
+                trl_utils._use_triton = on_device
+
+    return CompletionHeadSFTTrainer
+
+
+def token_ids(tokenizer, tokens: list[str]) -> list[int]:
+    """Vocabulary ids of ``tokens``; a token the tokenizer does not know is an error, not a silent ``<unk>``."""
+    ids = tokenizer.convert_tokens_to_ids(tokens)
+    unknown = [t for t, i in zip(tokens, ids) if i is None or i == tokenizer.unk_token_id]
+    if unknown:
+        raise ValueError(f"train_tokens {unknown} are not in the base model's vocabulary; list single tokens such as "
+                         "<start_of_turn> and <end_of_turn>")
+    return ids
+
+
+def give_trained_head_its_bias(model) -> None:
+    """PEFT 0.21's trainable-tokens wrapper forwards the output head's ``weight`` (with the trained rows) but not its
+    ``bias``, which TRL's fused LM head reads (open upstream: huggingface/peft#3649): hand it the wrapped head's own."""
+    from peft.utils.other import TrainableTokensWrapper
+
+    head = model.get_output_embeddings()
+    if isinstance(head, TrainableTokensWrapper):
+        head.bias = head.original_module.bias
+
+
 def build_trainer(config, base_model: str, train, validation, args_for, callbacks):
     import torch
     from peft import LoraConfig
     from transformers import AutoModelForCausalLM, AutoTokenizer
-    from trl import SFTTrainer
 
     from titlegen_assets.prompts import with_chat_template
     from titlegen_assets.training.sft import conversational
@@ -22,12 +65,14 @@ def build_trainer(config, base_model: str, train, validation, args_for, callback
     args = args_for(completion_only_loss=True)
     tokenizer = with_chat_template(AutoTokenizer.from_pretrained(base_model))
     model = AutoModelForCausalLM.from_pretrained(base_model, dtype=torch.bfloat16 if args.bf16 else torch.float32)
+    tokens = {"trainable_token_indices": {"embed_tokens": token_ids(tokenizer, config.train_tokens)}} if config.train_tokens else {}
     lora = LoraConfig(
         r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
-        target_modules=LANGUAGE_LINEAR, bias="none", task_type="CAUSAL_LM",
+        target_modules=LANGUAGE_LINEAR, bias="none", task_type="CAUSAL_LM", **tokens,
     )
-    trainer = SFTTrainer(
+    trainer = sft_trainer_class()(
         model=model, args=args, processing_class=tokenizer, peft_config=lora, callbacks=callbacks,
         train_dataset=conversational(train), eval_dataset=conversational(validation) if validation is not None else None,
     )
+    give_trained_head_its_bias(trainer.model)
     return trainer, tokenizer

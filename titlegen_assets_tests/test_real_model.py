@@ -1,0 +1,62 @@
+"""The real pretrained Gemma 3 270M through the product's own training, merge and generation.
+
+The pretrained base never learned its turn tokens: fine-tuned with LoRA alone it writes a headline and runs on in
+stray tokens. With the turn tokens' embedding rows trained (``train_tokens``) a short run on a handful of articles
+is enough for every title to end at ``<end_of_turn>``, which the saved generation config stops at.
+"""
+
+import datasets
+import pytest
+
+from titlegen_assets import metrics
+from titlegen_assets.cleaning import CleaningRules, clean_rows
+from titlegen_assets.config import TrainingConfig
+from titlegen_assets.prompts import END_OF_TURN, prompt_messages
+from titlegen_assets.sources import load_file, sample_path
+
+ROWS = 6
+MAX_NEW_TOKENS = 40
+
+
+@pytest.fixture(scope="module")
+def handful(tmp_path_factory) -> tuple[str, list[dict]]:
+    """A few sample articles with short content as a train split, and one more as the validation split."""
+    kept = clean_rows(load_file(sample_path(), "content", "title").rows, CleaningRules(content_max_chars=120)).kept
+    rows = [{"content": r["content"], "title": r["title"]} for r in kept[: ROWS + 1]]
+    path = tmp_path_factory.mktemp("handful") / "splits"
+    datasets.DatasetDict({"train": datasets.Dataset.from_list(rows[:ROWS]),
+                          "validation": datasets.Dataset.from_list(rows[ROWS:])}).save_to_disk(str(path))
+    return str(path), rows[:ROWS]
+
+
+@pytest.mark.real_model
+def test_a_briefly_fine_tuned_gemma3_270m_ends_every_title_at_end_of_turn(real_gemma3_270m, handful, tmp_path):
+    import torch
+
+    from titlegen_assets.training.lora import train_lora
+    from titlegen_assets.training.merge import load_for_generation, merge_adapter
+
+    base, _ = real_gemma3_270m
+    splits, rows = handful
+    config = TrainingConfig(
+        base_model=str(base), backend="trl", train_tokens=["<start_of_turn>", END_OF_TURN], lora_r=8, lora_alpha=16,
+        max_steps=24, per_device_train_batch_size=3, gradient_accumulation_steps=1, learning_rate=1e-3,
+        warmup_ratio=0.0, max_seq_length=256, save_steps=24, logging_steps=4, gradient_checkpointing=False,
+    )
+    result = train_lora(config, splits, str(base), tmp_path / "adapter", tmp_path / "work", lambda _: None)
+    assert result.train_loss is not None and result.train_loss == result.train_loss  # finite, not NaN
+    merged = tmp_path / "merged"
+    merged.mkdir()
+    merge_adapter(tmp_path / "adapter", str(base), "trl", merged)
+
+    model, tokenizer = load_for_generation(str(merged))
+    end_of_turn = tokenizer.convert_tokens_to_ids(END_OF_TURN)
+    for row in rows:
+        prompt = tokenizer.apply_chat_template(prompt_messages(row["content"]), add_generation_prompt=True,
+                                               return_tensors="pt", return_dict=True)
+        with torch.inference_mode():  # stops come from the merged folder's saved generation config only
+            output = model.generate(**prompt, max_new_tokens=MAX_NEW_TOKENS, do_sample=False)
+        generated = output[0, prompt["input_ids"].shape[1]:].tolist()
+        title = tokenizer.decode(generated[:-1], skip_special_tokens=True).strip()
+        assert generated[-1] == end_of_turn, f"ran past the title: {tokenizer.decode(generated)!r}"
+        assert metrics.is_title_only(title) and 8 <= len(title) <= 30, title
