@@ -48,7 +48,7 @@ def main() -> None:
         instance = dg.DagsterInstance.ephemeral()
         started = time.perf_counter()
         result = dg.materialize([*defs.assets, *defs.asset_checks], selection=THROUGH_GATE, run_config=config,
-                                resources={"artifacts": ArtifactStore(root=str(root))}, instance=instance,
+                                resources={**defs.resources, "artifacts": ArtifactStore(root=str(root))}, instance=instance,
                                 raise_on_error=False)
         wall = time.perf_counter() - started
         steps = {s.step_key: round(s.end_time - s.start_time, 1) for s in instance.get_run_step_stats(result.run_id)}

@@ -29,7 +29,7 @@ def lora_adapter(
     backend = environment.pick_backend(config.backend)
     version = fingerprint(cleaned_splits["version"], config.model_dump(), backend, TRAINING_CODE)
     target = artifacts.path("adapters", version)
-    base_model = resolve_base_model(config.base_model, artifacts.base())
+    base_model = resolve_base_model(config.base_model, artifacts.base(), context.log.info)
     if target.exists():
         context.log.info(f"lora_adapter {version} already trained at {target}; reusing it")
     else:

@@ -8,6 +8,7 @@ carries the project's chat template and stops generation at ``<end_of_turn>``, l
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
 
 from titlegen_assets.artifacts import atomic_folder
@@ -20,7 +21,7 @@ class BaseModelError(ValueError):
     """A base model that cannot be used, with what was tried and what to do."""
 
 
-def resolve_base_model(name: str, artifact_root: Path) -> str:
+def resolve_base_model(name: str, artifact_root: Path, log: Callable[[str], None] = lambda _: None) -> str:
     """A Hub id as is; a local folder as its path; a GGUF file or a packaged model as its de-quantized folder."""
     from titlegen_assets.training.smoke import SMOKE_MODEL_ID, build as build_smoke_model
 
@@ -28,10 +29,10 @@ def resolve_base_model(name: str, artifact_root: Path) -> str:
     if name == SMOKE_MODEL_ID:
         return str(build_smoke_model(base_models / "smoke-gemma3n-tiny"))
     if name == PACKAGED_GEMMA3_270M:
-        return str(dequantized_folder(packaged_gguf(base_models / "packaged"), base_models))
+        return str(dequantized_folder(packaged_gguf(base_models / "packaged"), base_models, log))
     path = Path(name).expanduser()
     if path.suffix.lower() == ".gguf" or path.is_file():
-        return str(dequantized_folder(path, base_models))
+        return str(dequantized_folder(path, base_models, log))
     if path.is_dir():
         if not (path / "config.json").is_file():
             raise BaseModelError(f"base_model folder {path} has no config.json; point at a Hugging Face model folder "
@@ -78,7 +79,7 @@ def gguf_architecture(path: Path) -> str:
                              "corrupt download fails this way: download it again and compare its sha256") from error
 
 
-def dequantized_folder(gguf_file: Path, base_models: Path) -> Path:
+def dequantized_folder(gguf_file: Path, base_models: Path, log: Callable[[str], None] = lambda _: None) -> Path:
     """The 16-bit safetensors folder de-quantized from ``gguf_file``, made once and keyed by the file's sha256."""
     if not gguf_file.is_file():
         raise BaseModelError(f"base_model GGUF file {gguf_file} does not exist; check the path, or give a Hub id or "
@@ -87,6 +88,7 @@ def dequantized_folder(gguf_file: Path, base_models: Path) -> Path:
     if target.is_dir():
         return target
     architecture = gguf_architecture(gguf_file)
+    log(f"de-quantizing {gguf_file} ({architecture}) once into {target}; later runs reuse it")
     with atomic_folder(target) as staging:
         dequantize(gguf_file, architecture, staging)
     return target
