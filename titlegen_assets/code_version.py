@@ -32,10 +32,10 @@ def source_digest(*names: str, root: Path = PACKAGE, length: int = 12) -> str:
 #: What shapes the splits: the cleaning rules, near-duplicate detection and the split.
 DATA_CODE = source_digest("cleaning.py", "dedup.py", "splitting.py", "sources.py")
 #: What shapes the adapter: the one prompt (instruction, chat template) and the training code.
-TRAINING_CODE = source_digest("prompts.py", "processing.py", "training", "smoke_model")
-#: What shapes the merged folder: the merge and the GGUF-side tokenizer copy.
-MERGE_CODE = source_digest("training/merge.py", "gguf_export.py")
+TRAINING_CODE = source_digest("prompts.py", "chat_template.jinja", "processing.py", "training", "smoke_model")
+#: What shapes the merged folder: the merge, the chat template and stops it writes, and the GGUF-side tokenizer copy.
+MERGE_CODE = source_digest("training/merge.py", "prompts.py", "chat_template.jinja", "gguf_export.py")
 #: What shapes the gate's predictions and scores.
-EVAL_CODE = source_digest("prompts.py", "processing.py", "generation.py", "metrics.py")
+EVAL_CODE = source_digest("prompts.py", "chat_template.jinja", "processing.py", "generation.py", "metrics.py")
 #: What shapes the served model: the prompt and the Modelfile.
 SERVING_CODE = source_digest("prompts.py", "modelfile.py", "serving.py")
