@@ -46,10 +46,11 @@ def test_a_folder_without_config_is_refused_with_what_a_model_folder_holds(tmp_p
         resolve_base_model(str(tmp_path), artifact_root)
 
 
-def test_a_truncated_gguf_is_reported_as_a_corrupt_download(tmp_path, artifact_root):
+@pytest.mark.parametrize("kept_bytes", [60, 4])
+def test_a_truncated_gguf_is_reported_as_a_corrupt_download(kept_bytes, tmp_path, artifact_root):
     whole = write_gguf(tmp_path / "whole.gguf", "gemma3").read_bytes()
     truncated = tmp_path / "truncated.gguf"
-    truncated.write_bytes(whole[: len(whole) - 40])
+    truncated.write_bytes(whole[:kept_bytes])
     with pytest.raises(BaseModelError, match="corrupt download"):
         resolve_base_model(str(truncated), artifact_root)
     assert not list((artifact_root / "base_models").glob("gguf-*")), "nothing half-written is left"

@@ -8,6 +8,7 @@ carries the project's chat template and stops generation at ``<end_of_turn>``, l
 from __future__ import annotations
 
 import hashlib
+import struct
 from collections.abc import Callable
 from pathlib import Path
 
@@ -69,12 +70,13 @@ def sha256_of(path: Path) -> str:
 
 
 def gguf_architecture(path: Path) -> str:
-    """The file's ``general.architecture``; a truncated or corrupt file fails here with what to do."""
-    from gguf import GGUFReader
+    """The file's ``general.architecture``, read with transformers' own GGUF reader (metadata only, so a 262k-token
+    vocabulary costs seconds); a file that is not GGUF or is cut short in its header fails here with what to do."""
+    from transformers.integrations.gguf.reader import read_gguf_metadata
 
     try:
-        return GGUFReader(str(path)).fields["general.architecture"].contents()
-    except (ValueError, KeyError, IndexError, OSError) as error:
+        return read_gguf_metadata(str(path))[0]["general.architecture"]
+    except (ValueError, KeyError, IndexError, OSError, struct.error) as error:
         raise BaseModelError(f"{path} is not a readable GGUF file ({type(error).__name__}: {error}); a truncated or "
                              "corrupt download fails this way: download it again and compare its sha256") from error
 
@@ -109,12 +111,16 @@ def dequantize(gguf_file: Path, architecture: str, target: Path) -> None:
             folder, gguf_file=name, dtype=torch.bfloat16, quantization_config=GgufConfig(dequantize=True)
         )
         tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
-    except (ValueError, KeyError, NotImplementedError) as error:
-        raise BaseModelError(
-            f"transformers {transformers.__version__} cannot load {gguf_file} (GGUF architecture {architecture!r}: "
-            f"{error}); use a GGUF of an architecture transformers reads from GGUF (e.g. gemma3, llama, qwen2), or "
-            "the model's Hugging Face folder"
-        ) from error
+    except (ValueError, KeyError, IndexError, NotImplementedError, struct.error) as error:
+        if "not supported" in str(error):
+            raise BaseModelError(
+                f"transformers {transformers.__version__} cannot load {gguf_file} (GGUF architecture {architecture!r}: "
+                f"{error}); use a GGUF of an architecture transformers reads from GGUF (e.g. gemma3, llama, qwen2), "
+                "or the model's Hugging Face folder"
+            ) from error
+        raise BaseModelError(f"{gguf_file} ({architecture}) could not be read to the end ({type(error).__name__}: "
+                             f"{error}); a truncated or corrupt download fails this way: download it again and "
+                             "compare its sha256") from error
     with_chat_template(tokenizer)
     with_generation_stops(model.generation_config, tokenizer)
     model.save_pretrained(str(target))
