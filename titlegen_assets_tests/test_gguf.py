@@ -55,11 +55,12 @@ def test_smoke_model_f32_gguf_generates_what_transformers_generates(llama_cpp, s
 
 @pytest.mark.real_model
 def test_real_gemma3_270m_bf16_gguf_generates_exactly_the_tokens_transformers_generates(
-    llama_cpp, gemma3_270m, sample_splits, tmp_path
+    llama_cpp, real_gemma3_270m, sample_splits, tmp_path
 ):
     import datasets
     from gguf import GGUFReader
 
+    gemma3_270m, _ = real_gemma3_270m
     gguf = gguf_export.export(gemma3_270m, tmp_path / "gemma3-270m-BF16.gguf", "BF16")
     vocabulary = GGUFReader(gguf).fields["tokenizer.ggml.tokens"]
     assert len(vocabulary.data) == 262144  # the SentencePiece vocabulary rebuilt from the packaged GGUF came through

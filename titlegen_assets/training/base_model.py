@@ -98,11 +98,13 @@ def dequantized_folder(gguf_file: Path, base_models: Path, log: Callable[[str], 
 
 def dequantize(gguf_file: Path, architecture: str, target: Path) -> None:
     """transformers de-quantizes the whole file (``GgufConfig(dequantize=True)`` drops the quantizer state, so the
-    model saves as a plain one); the tokenizer comes from the same file, with our chat template and stop tokens."""
+    model saves as a plain one); the tokenizer comes from the same file, with our chat template and stop tokens, and its SentencePiece
+    model is rebuilt from the file so the folder converts back to GGUF."""
     import torch
     import transformers
     from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
 
+    from titlegen_assets.gguf_export import write_sentencepiece_model
     from titlegen_assets.prompts import with_generation_stops, with_chat_template
 
     folder, name = str(gguf_file.parent), gguf_file.name
@@ -125,3 +127,5 @@ def dequantize(gguf_file: Path, architecture: str, target: Path) -> None:
     with_generation_stops(model.generation_config, tokenizer)
     model.save_pretrained(str(target))
     tokenizer.save_pretrained(str(target))
+    # llama.cpp's converter reads the SentencePiece model, which a GGUF-loaded tokenizer does not save
+    write_sentencepiece_model(gguf_file, target / "tokenizer.model")
