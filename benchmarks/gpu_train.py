@@ -69,12 +69,12 @@ def write_splits(target: Path, content_max_chars: int) -> None:
 
 def train_one(backend: str, base: str, splits: str, steps: int, dry_run: bool) -> dict:
     """One backend through the product's train_lora; the caller runs this in a fresh process."""
-    from titlegen_assets.config import TrainingConfig
+    from titlegen_assets.training.settings import LoraSettings
     from titlegen_assets.training.lora import train_lora
 
     settings = dict(per_device_train_batch_size=2, gradient_accumulation_steps=1, max_seq_length=512,
                     gradient_checkpointing=False) if dry_run else {}
-    config = TrainingConfig(base_model=base, backend=backend, max_steps=steps, save_steps=steps, logging_steps=1,
+    config = LoraSettings(base_model=base, backend=backend, max_steps=steps, checkpoint_steps=steps, logging_steps=1,
                             **settings)
     with tempfile.TemporaryDirectory() as tmp:
         result = train_lora(config, splits, base, Path(tmp) / "adapter", Path(tmp) / "work", lambda _: None)

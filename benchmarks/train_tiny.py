@@ -13,7 +13,7 @@ from pathlib import Path
 import datasets
 
 from titlegen_assets.cleaning import CleaningRules, clean_rows
-from titlegen_assets.config import TrainingConfig
+from titlegen_assets.training.settings import LoraSettings
 from titlegen_assets.sources import load_file, sample_path
 from titlegen_assets.splitting import split_rows
 from titlegen_assets.training.base_model import resolve_base_model
@@ -30,9 +30,9 @@ def main() -> None:
         splits = split_rows(rows, 42, 0.1, 0.1)
         datasets.DatasetDict({k: datasets.Dataset.from_list([{"content": r["content"], "title": r["title"]} for r in v])
                               for k, v in splits.items()}).save_to_disk(str(root / "splits"))
-        config = TrainingConfig(base_model="titlegen/smoke-gemma3n-tiny", backend="trl", max_steps=steps,
+        config = LoraSettings(base_model="titlegen/smoke-gemma3n-tiny", backend="trl", max_steps=steps,
                                 per_device_train_batch_size=8, gradient_accumulation_steps=1, learning_rate=2e-3,
-                                max_seq_length=512, save_steps=10, gradient_checkpointing=False)
+                                max_seq_length=512, checkpoint_steps=10, gradient_checkpointing=False)
         base = resolve_base_model(config.base_model, root)
         result = train_lora(config, str(root / "splits"), base, root / "adapter", root / "work", lambda _: None)
     print(json.dumps({"steps": result.global_step, "tokens_seen": result.tokens_seen,

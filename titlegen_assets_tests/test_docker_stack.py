@@ -20,7 +20,7 @@ from titlegen_assets_tests.docker_stack import CPU_IMAGE, docker
 pytestmark = pytest.mark.docker
 
 DEMO_OPS = yaml.safe_load((docker_stack.REPO / "titlegen_assets" / "configs" / "demo.yaml").read_text())["ops"]
-SHORT_TRAINING = {"max_steps": 2, "save_steps": 2, "logging_steps": 1}
+SHORT_TRAINING = {"max_steps": 2, "checkpoint_steps": 2, "logging_steps": 1}
 RUN_TIMEOUT_S = 600
 
 

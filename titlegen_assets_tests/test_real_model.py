@@ -10,7 +10,7 @@ import pytest
 
 from titlegen_assets import metrics
 from titlegen_assets.cleaning import CleaningRules, clean_rows
-from titlegen_assets.config import TrainingConfig
+from titlegen_assets.training.settings import LoraSettings
 from titlegen_assets.prompts import END_OF_TURN, prompt_messages
 from titlegen_assets.sources import load_file, sample_path
 
@@ -38,10 +38,10 @@ def test_a_briefly_fine_tuned_gemma3_270m_ends_every_title_at_end_of_turn(real_g
 
     base, _ = real_gemma3_270m
     splits, rows = handful
-    config = TrainingConfig(
+    config = LoraSettings(
         base_model=str(base), backend="trl", train_tokens=["<start_of_turn>", END_OF_TURN], lora_r=8, lora_alpha=16,
         max_steps=24, per_device_train_batch_size=3, gradient_accumulation_steps=1, learning_rate=1e-3,
-        warmup_ratio=0.0, max_seq_length=256, save_steps=24, logging_steps=4, gradient_checkpointing=False,
+        warmup_steps=0.0, max_seq_length=256, checkpoint_steps=24, logging_steps=4, gradient_checkpointing=False,
     )
     result = train_lora(config, splits, str(base), tmp_path / "adapter", tmp_path / "work", lambda _: None)
     assert result.train_loss is not None and result.train_loss == result.train_loss  # finite, not NaN

@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from titlegen_assets.config import TrainingConfig
+from titlegen_assets.training.settings import LoraSettings
 from titlegen_assets.prompts import INSTRUCTION, chat_template, prompt_messages, stop_token_ids, training_example
 
-TINY = dict(base_model="titlegen/smoke-gemma3n-tiny", backend="trl", max_steps=4, save_steps=2, logging_steps=1,
+TINY = dict(base_model="titlegen/smoke-gemma3n-tiny", backend="trl", max_steps=4, checkpoint_steps=2, logging_steps=1,
             per_device_train_batch_size=4, gradient_accumulation_steps=1, max_seq_length=512,
             gradient_checkpointing=False, learning_rate=2e-3)
 
@@ -26,7 +26,7 @@ def test_loss_is_on_the_title_and_end_of_turn_only(smoke_base_model, sample_spli
 
     from titlegen_assets.training import sft, trl_backend
 
-    config = TrainingConfig(**TINY)
+    config = LoraSettings(**TINY)
     splits = datasets.load_from_disk(sample_splits)
     args_for = partial(sft.sft_args, config, tmp_path, "fp32", False)
     trainer, tokenizer = trl_backend.build_trainer(config, smoke_base_model, splits["train"], None, args_for, [])
@@ -56,7 +56,7 @@ def test_training_resumes_from_the_last_checkpoint_and_merges_into_a_loadable_16
         def on_save(self, args, state, control, **kwargs):
             raise KeyboardInterrupt(f"simulated interruption after step {state.global_step}")
 
-    config = TrainingConfig(**{**TINY, "max_steps": 6})
+    config = LoraSettings(**{**TINY, "max_steps": 6})
     work = tmp_path / "work"
     logs = []
     with pytest.raises(KeyboardInterrupt):
@@ -113,7 +113,7 @@ def test_training_example_puts_the_instruction_in_the_system_turn_and_the_title_
 )
 def test_training_config_rejects_bad_values_with_what_to_change(change, message):
     with pytest.raises(ValueError, match=message):
-        TrainingConfig(**change)
+        LoraSettings(**change)
 
 
 @pytest.mark.parametrize(("flags", "expected"), [({"avx2", "avx512_bf16"}, "bf16"), ({"amx_bf16"}, "bf16"),
@@ -142,7 +142,7 @@ def test_a_bf16_run_whose_loss_turns_non_finite_is_retried_in_fp32(smoke_base_mo
 
     monkeypatch.setattr(environment, "pick_precision", lambda requested: "bf16")
     logs = []
-    config = TrainingConfig(**{**TINY, "max_steps": 2})
+    config = LoraSettings(**{**TINY, "max_steps": 2})
     result = train_lora(config, sample_splits, smoke_base_model, tmp_path / "adapter", tmp_path / "work", logs.append,
                         [OverflowInBf16()])
     assert result.precision == "fp32" and result.global_step == 2
@@ -162,7 +162,7 @@ def test_on_a_cpu_only_the_completion_goes_through_the_output_head_and_the_loss_
 
     from titlegen_assets.training import sft, trl_backend
 
-    config = TrainingConfig(**TINY)
+    config = LoraSettings(**TINY)
     splits = datasets.load_from_disk(sample_splits)
     args_for = partial(sft.sft_args, config, tmp_path, "fp32", False)
     trainer, _ = trl_backend.build_trainer(config, smoke_base_model, splits["train"], None, args_for, [])

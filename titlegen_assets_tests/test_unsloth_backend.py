@@ -9,14 +9,14 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from titlegen_assets.config import TrainingConfig
+from titlegen_assets.training.settings import LoraSettings
 from titlegen_assets.prompts import INSTRUCTION
 from titlegen_assets_tests.doubles import unsloth_double
 
 HUB_NAME = "unsloth/gemma-3n-E4B-it"
 TINY = dict(base_model=HUB_NAME, backend="unsloth", max_steps=2, per_device_train_batch_size=2,
             gradient_accumulation_steps=1, max_seq_length=512, gradient_checkpointing=False, learning_rate=2e-3,
-            save_steps=2, logging_steps=1)
+            checkpoint_steps=2, logging_steps=1)
 
 
 @pytest.fixture(params=["processor", "tokenizer"])
@@ -45,7 +45,7 @@ def test_unsloth_training_has_bos_once_and_loss_only_after_the_model_turn_marker
     from titlegen_assets.processing import text_tokenizer
     from titlegen_assets.training import sft, unsloth_backend
 
-    config = TrainingConfig(**TINY)
+    config = LoraSettings(**TINY)
     splits = datasets.load_from_disk(sample_splits)
     args_for = partial(sft.sft_args, config, tmp_path, "fp32", False)
     trainer, processing_class = unsloth_backend.build_trainer(config, HUB_NAME, splits["train"], None, args_for, [])

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from titlegen_assets.plots import curves_png
 from titlegen_assets.training import environment, sft
+from titlegen_assets.training.settings import LoraSettings
 
 LOSS_CURVE = "loss_curve.png"
 
@@ -24,7 +25,7 @@ def backend_module(backend: str):
 
 
 def train_lora(
-    config,
+    config: LoraSettings,
     splits_path: str,
     base_model: str,
     target: Path,
@@ -32,7 +33,9 @@ def train_lora(
     log: Callable[[str], None],
     extra_callbacks: Sequence = (),
 ) -> sft.TrainResult:
-    """Train into ``target`` (adapter, tokenizer, config, state, loss curve); checkpoints go to ``work_dir``."""
+    """Train into ``target`` (adapter, tokenizer, config, state, loss curve); checkpoints go to ``work_dir``.
+
+    ``config`` is plain ``LoraSettings`` (the asset passes its Dagster ``TrainingConfig``, which is one)."""
     import datasets
 
     backend = environment.pick_backend(config.backend)
