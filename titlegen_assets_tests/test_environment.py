@@ -10,8 +10,11 @@ from titlegen_assets.resources import OllamaServer
 from titlegen_assets.training import environment
 
 
-def test_auto_backend_and_precision_on_a_machine_without_cuda_are_trl_and_fp32():
-    assert (environment.pick_backend("auto"), environment.pick_precision("auto")) == ("trl", "fp32")
+@pytest.mark.parametrize(("flags", "precision"), [({"avx512_bf16", "avx2"}, "bf16"), ({"amx_bf16"}, "bf16"),
+                                                  ({"avx2", "avx512f"}, "fp32")])
+def test_auto_on_a_cpu_is_trl_with_bf16_only_where_the_cpu_has_native_bf16(monkeypatch, flags, precision):
+    monkeypatch.setattr(environment, "cpu_flags", lambda: flags)
+    assert (environment.pick_backend("auto"), environment.pick_precision("auto")) == ("trl", precision)
 
 
 def test_unsloth_without_cuda_is_refused_with_what_to_use_instead():
