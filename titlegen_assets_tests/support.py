@@ -35,3 +35,20 @@ def materialize(selection: list[str], run_config: dict | None = None, instance=N
         run_config=config_for(selection, run_config, checks) if run_config else None,
         resources={**defs.resources, **resource_overrides}, instance=instance, raise_on_error=False,
     )
+
+
+def write_gguf(path, architecture: str = "gemma3", file_type=None):
+    """A minimal GGUF file (one tensor), written with the ``gguf`` package; ``file_type`` sets ``general.file_type``."""
+    import numpy as np
+    from gguf import GGUFWriter
+
+    writer = GGUFWriter(str(path), architecture)
+    writer.add_block_count(1)
+    if file_type is not None:
+        writer.add_file_type(int(file_type))
+    writer.add_tensor("token_embd.weight", np.zeros((8, 4), dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path

@@ -11,20 +11,7 @@ import pytest
 from titlegen_assets.prompts import END_OF_TURN, chat_template
 from titlegen_assets.training import base_model
 from titlegen_assets.training.base_model import PACKAGED_GEMMA3_270M, BaseModelError, resolve_base_model
-
-
-def write_gguf(path, architecture: str):
-    import numpy as np
-    from gguf import GGUFWriter
-
-    writer = GGUFWriter(str(path), architecture)
-    writer.add_block_count(1)
-    writer.add_tensor("token_embd.weight", np.zeros((8, 4), dtype=np.float32))
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
-    return path
+from titlegen_assets_tests.support import write_gguf
 
 
 def test_a_hub_id_is_passed_through_unchanged(artifact_root):
@@ -48,7 +35,7 @@ def test_a_folder_without_config_is_refused_with_what_a_model_folder_holds(tmp_p
 
 @pytest.mark.parametrize("kept_bytes", [60, 4])
 def test_a_truncated_gguf_is_reported_as_a_corrupt_download(kept_bytes, tmp_path, artifact_root):
-    whole = write_gguf(tmp_path / "whole.gguf", "gemma3").read_bytes()
+    whole = write_gguf(tmp_path / "whole.gguf").read_bytes()
     truncated = tmp_path / "truncated.gguf"
     truncated.write_bytes(whole[:kept_bytes])
     with pytest.raises(BaseModelError, match="corrupt download"):
@@ -57,7 +44,7 @@ def test_a_truncated_gguf_is_reported_as_a_corrupt_download(kept_bytes, tmp_path
 
 
 def test_a_gguf_of_an_architecture_transformers_cannot_load_names_the_architecture(tmp_path, artifact_root):
-    gguf = write_gguf(tmp_path / "odd.gguf", "titlegen-unknown-arch")
+    gguf = write_gguf(tmp_path / "odd.gguf", architecture="titlegen-unknown-arch")
     with pytest.raises(BaseModelError, match="cannot load .*'titlegen-unknown-arch'") as raised:
         resolve_base_model(str(gguf), artifact_root)
     assert raised.value.__cause__ is not None

@@ -11,7 +11,7 @@ from titlegen_assets.prompts import INSTRUCTION, article_text, ollama_template, 
 from titlegen_assets.resources import OllamaServer, OllamaUnavailable
 from titlegen_assets_tests.doubles.hub_double import HubDouble
 from titlegen_assets_tests.doubles.ollama_server import OllamaDouble
-from titlegen_assets_tests.support import demo_config, materialize
+from titlegen_assets_tests.support import demo_config, materialize, write_gguf
 
 ARTICLE = "  記者林雅婷／台北報導\n台北市捷運工程局今天舉行環狀線北段動工典禮，路線全長約14.9公里。  "
 
@@ -132,21 +132,6 @@ def test_ollama_errors_carry_host_version_and_fix(message, fix):
     assert "OLLAMA_HOST=http://gpu-box:11434" in explained and "Ollama 0.12.6" in explained and fix in explained
 
 
-def write_gguf(path: Path, file_type) -> Path:
-    """A minimal GGUF file (one tensor) of the given ``general.file_type``, written with the ``gguf`` package."""
-    import numpy as np
-    from gguf import GGUFWriter
-
-    writer = GGUFWriter(str(path), "gemma3")
-    writer.add_file_type(int(file_type))
-    writer.add_tensor("token_embd.weight", np.zeros((4, 8), dtype=np.float32))
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
-    return path
-
-
 def test_a_gguf_already_quantized_by_llama_cpp_is_imported_without_asking_ollama_to_quantize_again(tmp_path):
     from gguf import LlamaFileType
 
@@ -155,7 +140,7 @@ def test_a_gguf_already_quantized_by_llama_cpp_is_imported_without_asking_ollama
     merged, gguf_dir = tmp_path / "merged", tmp_path / "gguf"
     merged.mkdir()
     gguf_dir.mkdir()
-    write_gguf(gguf_dir / "model-Q4_K_M.gguf", LlamaFileType.MOSTLY_Q4_K_M)  # as gguf_export leaves it
+    write_gguf(gguf_dir / "model-Q4_K_M.gguf", file_type=LlamaFileType.MOSTLY_Q4_K_M)  # as gguf_export leaves it
     plan = serving.import_plan("gguf", "q4_K_M", merged, gguf_dir)
     assert plan.source == gguf_dir / "model-Q4_K_M.gguf" and plan.quantize is None
     with OllamaDouble() as server:
