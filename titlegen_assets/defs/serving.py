@@ -1,4 +1,4 @@
-"""Serve stage: ollama_model (created from the merged folder with the training prompt) and latency_report."""
+"""Serve stage: ollama_model (created from the merged model's GGUF with the training prompt) and latency_report."""
 
 import json
 from itertools import cycle, islice
