@@ -25,7 +25,7 @@ SHORT_TRAINING = {"max_steps": 2, "checkpoint_steps": 2, "logging_steps": 1}
 RUN_TIMEOUT_S = 600
 
 
-def demo_config(*ops: str, **overrides: dict) -> dict:
+def smoke_config(*ops: str, **overrides: dict) -> dict:
     """The smoke run config for these ops only (a run refuses config for ops it does not execute)."""
     return {"ops": {op: {"config": {**DEMO_OPS[op]["config"], **overrides.get(op, {})}} for op in ops}}
 
@@ -52,11 +52,11 @@ def launched(tmp_path_factory):
             client = DagsterGraphQLClient("127.0.0.1", port_number=stack.ui_port)
             runs = {}
             for name, submit in [
-                ("data", dict(job_name="data_job", run_config=demo_config("raw_dataset", "cleaned_splits"))),
-                ("training", dict(job_name="training_job", run_config=demo_config(
+                ("data", dict(job_name="data_job", run_config=smoke_config("raw_dataset", "cleaned_splits"))),
+                ("training", dict(job_name="training_job", run_config=smoke_config(
                     "lora_adapter", "eval_gate", lora_adapter=SHORT_TRAINING))),
                 ("publish", dict(job_name="__ASSET_JOB", asset_selection=["hf_repo"],
-                                 run_config=demo_config("hf_repo"))),
+                                 run_config=smoke_config("hf_repo"))),
             ]:
                 run_id = client.submit_job_execution(**submit)
                 docker_stack.log(f"{name} run {run_id} submitted")
