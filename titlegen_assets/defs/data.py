@@ -1,7 +1,6 @@
 """Data stage: raw_dataset (one of three sources) and cleaned_splits (cleaning rules + a seeded split)."""
 
 import json
-from pathlib import Path
 
 import dagster as dg
 
