@@ -142,19 +142,19 @@ def explain_hub_error(error: Exception, repo_id: str, token: str | None, endpoin
     return message.replace(token, "***") if token else message
 
 
+def _chain(error: BaseException | None):
+    """The error and every error it was raised from or during (``__cause__``, else ``__context__``)."""
+    while error is not None:
+        yield error
+        error = error.__cause__ or error.__context__
+
+
 def _is_network_error(error: BaseException) -> bool:
     """A connection, DNS or timeout failure anywhere in the exception chain (httpx or requests)."""
     names = ("ConnectError", "ConnectionError", "ConnectTimeout", "ReadTimeout", "TimeoutException", "NetworkError")
-    while error is not None:
-        if type(error).__name__ in names:
-            return True
-        error = error.__cause__ or error.__context__
-    return False
+    return any(type(link).__name__ in names for link in _chain(error))
 
 
 def _chain_mentions(error: BaseException, text: str) -> bool:
-    while error is not None:
-        if text in str(error) or any(text in str(arg) for arg in error.args):
-            return True
-        error = error.__cause__ or error.__context__
-    return False
+    """Whether ``text`` (the token) appears in any error of the chain, in its message or its arguments."""
+    return any(text in str(link) or any(text in str(arg) for arg in link.args) for link in _chain(error))
