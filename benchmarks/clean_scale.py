@@ -19,7 +19,7 @@ import resource
 import statistics
 import time
 
-from titlegen_assets.cleaning import CleaningRules, clean_rows
+from titlegen_assets.data.cleaning import CleaningRules, clean_rows
 
 CITIES = ["台北", "新北", "桃園", "台中", "台南", "高雄", "基隆", "新竹", "嘉義", "花蓮", "台東", "宜蘭"]
 SURNAMES = "王李張劉陳楊黃趙吳周徐孫馬朱胡郭何林羅高鄭梁謝宋唐許韓馮鄧曹彭曾蕭田董潘袁蔡蔣余杜葉程蘇魏呂丁沈"

@@ -16,8 +16,9 @@ from pathlib import Path
 from sample_split import sample_test_rows
 from transformers import AutoTokenizer
 
-from titlegen_assets import gguf_export, metrics
-from titlegen_assets.llama_server import LlamaServer, training_prompt
+from titlegen_assets.evaluation import metrics
+from titlegen_assets.evaluation.llama_server import LlamaServer, training_prompt
+from titlegen_assets.export import gguf_export
 
 
 def titles(gguf: Path, prompts: list[str], n_predict: int) -> tuple[list[str], list[str]]:

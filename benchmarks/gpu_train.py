@@ -56,9 +56,9 @@ def write_splits(target: Path, content_max_chars: int) -> None:
     """The bundled sample, cleaned and split as the pipeline does."""
     import datasets
 
-    from titlegen_assets.cleaning import CleaningRules, clean_rows
-    from titlegen_assets.sources import load_file, sample_path
-    from titlegen_assets.splitting import split_rows
+    from titlegen_assets.data.cleaning import CleaningRules, clean_rows
+    from titlegen_assets.data.sources import load_file, sample_path
+    from titlegen_assets.data.splitting import split_rows
 
     rows = clean_rows(load_file(sample_path(), "content", "title").rows,
                       CleaningRules(content_max_chars=content_max_chars)).kept
@@ -69,8 +69,8 @@ def write_splits(target: Path, content_max_chars: int) -> None:
 
 def train_one(backend: str, base: str, splits: str, steps: int, dry_run: bool) -> dict:
     """One backend through the product's train_lora; the caller runs this in a fresh process."""
-    from titlegen_assets.training.settings import LoraSettings
     from titlegen_assets.training.lora import train_lora
+    from titlegen_assets.training.settings import LoraSettings
 
     settings = dict(per_device_train_batch_size=2, gradient_accumulation_steps=1, max_seq_length=512,
                     gradient_checkpointing=False) if dry_run else {}

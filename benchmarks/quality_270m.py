@@ -18,9 +18,9 @@ from pathlib import Path
 import dagster as dg
 import yaml
 
-from titlegen_assets import metrics
 from titlegen_assets.definitions import defs
-from titlegen_assets.resources import ArtifactStore
+from titlegen_assets.defs.resources import ArtifactStore
+from titlegen_assets.evaluation import metrics
 
 THROUGH_GATE = ["raw_dataset", "cleaned_splits", "lora_adapter", "merged_hf_model"]
 KEYS = ("rouge1", "rouge2", "rougeL", "bleu1", "title_only_rate", "length_compliance")

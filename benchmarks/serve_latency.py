@@ -21,9 +21,10 @@ from pathlib import Path
 from sample_split import sample_test_rows
 from transformers import AutoTokenizer
 
-from titlegen_assets import gguf_export, latency
-from titlegen_assets.config import LatencyConfig
-from titlegen_assets.llama_server import LlamaServer, training_prompt
+from titlegen_assets.defs.serving_assets import LatencyConfig
+from titlegen_assets.evaluation.llama_server import LlamaServer, training_prompt
+from titlegen_assets.export import gguf_export
+from titlegen_assets.serving import latency
 
 
 def run(gguf: Path, prompts: list[str], concurrency: int, warmup: int, time_limit_s: float, n_predict: int,

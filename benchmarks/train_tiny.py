@@ -12,12 +12,12 @@ from pathlib import Path
 
 import datasets
 
-from titlegen_assets.cleaning import CleaningRules, clean_rows
-from titlegen_assets.training.settings import LoraSettings
-from titlegen_assets.sources import load_file, sample_path
-from titlegen_assets.splitting import split_rows
+from titlegen_assets.data.cleaning import CleaningRules, clean_rows
+from titlegen_assets.data.sources import load_file, sample_path
+from titlegen_assets.data.splitting import split_rows
 from titlegen_assets.training.base_model import resolve_base_model
 from titlegen_assets.training.lora import train_lora
+from titlegen_assets.training.settings import LoraSettings
 
 
 def main() -> None:

@@ -16,7 +16,8 @@ import sys
 from importlib import resources
 from pathlib import Path
 
-from titlegen_assets.artifacts import default_root
+from titlegen_assets.versioning.artifacts import default_root
+
 
 def demo_config() -> Path:
     return Path(str(resources.files("titlegen_assets") / "configs" / "demo.yaml"))
@@ -24,7 +25,7 @@ def demo_config() -> Path:
 
 def ollama_status() -> str | None:
     """None when an Ollama server answers, else why not (with the fix)."""
-    from titlegen_assets.resources import OllamaServer, OllamaUnavailable
+    from titlegen_assets.defs.resources import OllamaServer, OllamaUnavailable
 
     try:
         OllamaServer().version()

@@ -5,30 +5,9 @@ from pathlib import Path
 
 import pytest
 
-
 # Tests never reach a hub: anything that tries fails at once instead of retrying for half a minute.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-
-REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference"
-REFERENCE_FILES = ("gemma3n_chat_template.jinja", "ollama_library_gemma3n_template.gotmpl")
-
-
-@pytest.fixture(scope="session")
-def reference_dir(tmp_path_factory) -> Path:
-    """The files copied from the real systems (``../shared/reference``), copied into this session's temporary
-    folder so no test reads or writes them in place."""
-    import shutil
-
-    missing = [name for name in REFERENCE_FILES if not (REFERENCE / name).is_file()]
-    if missing:
-        pytest.fail(f"{REFERENCE} lacks {', '.join(missing)}: the tests need the shared/ folder checked out beside "
-                    "this repository (CI has it there)")
-    copy = tmp_path_factory.mktemp("reference")
-    for name in REFERENCE_FILES:
-        shutil.copyfile(REFERENCE / name, copy / name)
-    return copy
-
 
 @pytest.fixture(scope="session")
 def smoke_base_model(tmp_path_factory) -> str:
@@ -68,18 +47,13 @@ def smoke_gemma3n_multimodal(tmp_path_factory) -> str:
 @pytest.fixture(scope="session")
 def sample_splits(tmp_path_factory) -> str:
     """Cleaned splits of the bundled sample (short content budget, as the demo uses), saved once per session."""
-    import datasets
-
-    from titlegen_assets.cleaning import CleaningRules, clean_rows
-    from titlegen_assets.sources import load_file, sample_path
-    from titlegen_assets.splitting import split_rows
+    from titlegen_assets.data.cleaning import CleaningRules, clean_rows
+    from titlegen_assets.data.sources import load_file, sample_path
+    from titlegen_assets.data.splitting import save_splits, split_rows
 
     rows = clean_rows(load_file(sample_path(), "content", "title").rows, CleaningRules(content_max_chars=300)).kept
-    splits = split_rows(rows, 42, 0.1, 0.1)
     path = tmp_path_factory.mktemp("splits") / "splits"
-    datasets.DatasetDict({k: datasets.Dataset.from_list([{"content": r["content"], "title": r["title"],
-                                                          "source_row": r["source_row"]} for r in v])
-                          for k, v in splits.items()}).save_to_disk(str(path))
+    save_splits(split_rows(rows, 42, 0.1, 0.1), str(path))
     return str(path)
 
 
@@ -106,7 +80,7 @@ def llama_cpp() -> Path:
     (about 5 minutes on 2 cores) into LLAMA_CPP_DIR or ~/.cache/titlegen/llama.cpp, and reused after that."""
     import subprocess
 
-    from titlegen_assets import gguf_export
+    from titlegen_assets.export import gguf_export
 
     root = gguf_export.llama_cpp_dir()
     if gguf_export.missing_tools(root) or not (root / "build" / "bin" / "llama-server").is_file():

@@ -3,12 +3,12 @@
 import subprocess
 import sys
 
-from titlegen_assets.artifacts import atomic_folder
+from titlegen_assets.versioning.artifacts import atomic_folder
 
 KILLED_WRITER = """
 import os, sys
 from pathlib import Path
-from titlegen_assets.artifacts import atomic_folder
+from titlegen_assets.versioning.artifacts import atomic_folder
 with atomic_folder(Path(sys.argv[1])) as staging:
     (staging / "half.bin").write_bytes(b"x" * 1024)
     os._exit(9)  # like SIGKILL: no cleanup code runs

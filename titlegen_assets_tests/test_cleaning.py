@@ -2,8 +2,8 @@
 
 import pytest
 
-from titlegen_assets import cleaning
-from titlegen_assets.cleaning import CleaningRules, clean_rows
+from titlegen_assets.data import cleaning
+from titlegen_assets.data.cleaning import CleaningRules, clean_rows
 
 STORY = "台北市長蔣萬安今天出席捷運環狀線北段動工典禮，路線全長約14.9公里。市府預計2031年通車。"
 
@@ -151,8 +151,8 @@ def test_clean_rows_drops_a_lightly_edited_copy_as_a_near_duplicate():
 
 
 def test_sketches_from_worker_processes_equal_those_made_in_process():
-    from titlegen_assets.dedup import signatures
-    from titlegen_assets.parallel import map_chunks
+    from titlegen_assets.data.dedup import signatures
+    from titlegen_assets.data.parallel import map_chunks
 
     texts = [STORY, STORY.replace("今天", "昨天"), "颱風今天接近東部海面，氣象署發布海上警報。"] * 3
     in_process = signatures(texts)

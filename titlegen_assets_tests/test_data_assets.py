@@ -3,8 +3,7 @@ import json
 import dagster as dg
 import pytest
 
-from titlegen_assets.defs.data import cleaned_splits, raw_dataset
-from titlegen_assets.defs.data_checks import cleaned_splits_checks
+from titlegen_assets.defs.data_assets import cleaned_splits, cleaned_splits_checks, raw_dataset
 
 SAMPLE = {"ops": {"raw_dataset": {"config": {"source": "sample"}}}}
 
@@ -67,7 +66,7 @@ def test_bad_file_fails_with_the_file_and_line_and_leaves_no_folder(resources, a
 
 
 def test_a_failure_while_writing_splits_leaves_no_partial_folder(resources, artifact_root, monkeypatch):
-    import titlegen_assets.defs.data as data
+    import titlegen_assets.defs.data_assets as data
 
     def broken_plot(*args, **kwargs):
         raise RuntimeError("disk full")

@@ -99,7 +99,7 @@ def test_dagster_yaml_builds_the_launcher_dagster_would_with_the_gpu_image_from_
     from dagster._core.instance.config import dagster_instance_config
     from dagster._serdes.config_class import ConfigurableClassData
 
-    from titlegen_assets.docker_launcher import GpuAwareDockerRunLauncher
+    from titlegen_assets.deploy.docker_launcher import GpuAwareDockerRunLauncher
 
     config, _ = dagster_instance_config(str(DOCKER))
     launcher = config["run_launcher"]

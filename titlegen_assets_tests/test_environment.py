@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from titlegen_assets.resources import OllamaServer
+from titlegen_assets.defs.resources import OllamaServer
 from titlegen_assets.training import environment
 
 

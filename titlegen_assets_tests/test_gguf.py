@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from titlegen_assets import gguf_export
-from titlegen_assets.llama_server import LlamaServer
+from titlegen_assets.evaluation.llama_server import LlamaServer
+from titlegen_assets.export import gguf_export
 from titlegen_assets.prompts import prompt_messages
 
 ARTICLE = "台北市捷運工程局今天舉行環狀線北段動工典禮，路線全長約14.9公里，共設12座車站。"

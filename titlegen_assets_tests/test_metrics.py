@@ -2,7 +2,7 @@
 
 import pytest
 
-from titlegen_assets import metrics
+from titlegen_assets.evaluation import metrics
 
 
 def test_char_tokens_split_cjk_per_character_and_keep_latin_and_digit_runs_whole():

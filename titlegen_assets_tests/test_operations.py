@@ -11,9 +11,9 @@ from dagster._core.code_pointer import ModuleCodePointer
 from dagster._core.launcher import LaunchRunContext
 from dagster._core.origin import JobPythonOrigin, RepositoryPythonOrigin
 
-from titlegen_assets.defs.automation import data_change_sensor
 from titlegen_assets.definitions import defs
-from titlegen_assets.docker_launcher import GpuAwareDockerRunLauncher
+from titlegen_assets.defs.automation import data_change_sensor
+from titlegen_assets.deploy.docker_launcher import GpuAwareDockerRunLauncher
 from titlegen_assets_tests.doubles.hub_double import API_DOUBLE, HubDouble, hf_api_double
 
 SEVEN = {"raw_dataset", "cleaned_splits", "lora_adapter", "merged_hf_model", "hf_repo", "ollama_model", "latency_report"}
@@ -63,9 +63,9 @@ def test_sensor_skips_with_the_errors_message_when_the_hub_is_unreachable(monkey
 
 def test_the_hub_unreachable_names_the_endpoint_tried_and_keeps_the_cause(monkeypatch, tmp_path):
     """The real HfApi against a closed loopback port: what a user behind a broken proxy or a down mirror sees."""
-    from titlegen_assets.resources import HubPublishError, HuggingFaceHub
-
     from huggingface_hub import constants
+
+    from titlegen_assets.defs.resources import HubPublishError, HuggingFaceHub
 
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)  # read once at import; the tests set it for safety
     (tmp_path / "config.json").write_text("{}")

@@ -5,7 +5,7 @@ import dagster as dg
 import pytest
 from huggingface_hub import ModelCard
 
-from titlegen_assets.resources import OllamaServer
+from titlegen_assets.defs.resources import OllamaServer
 from titlegen_assets_tests.doubles.hub_double import API_DOUBLE, HubDouble, hf_api_double
 from titlegen_assets_tests.doubles.ollama_server import OllamaDouble
 from titlegen_assets_tests.support import demo_config, materialize
@@ -116,7 +116,7 @@ def test_hub_errors_explain_the_fix_and_hide_the_token(status, advice, tmp_path)
     import requests
     from huggingface_hub.errors import HfHubHTTPError
 
-    from titlegen_assets.resources import HubPublishError
+    from titlegen_assets.defs.resources import HubPublishError
 
     response = requests.Response()
     response.status_code = status

@@ -8,11 +8,11 @@ is enough for every title to end at ``<end_of_turn>``, which the saved generatio
 import datasets
 import pytest
 
-from titlegen_assets import metrics
-from titlegen_assets.cleaning import CleaningRules, clean_rows
-from titlegen_assets.training.settings import LoraSettings
+from titlegen_assets.data.cleaning import CleaningRules, clean_rows
+from titlegen_assets.data.sources import load_file, sample_path
+from titlegen_assets.evaluation import metrics
 from titlegen_assets.prompts import END_OF_TURN, prompt_messages
-from titlegen_assets.sources import load_file, sample_path
+from titlegen_assets.training.settings import LoraSettings
 
 ROWS = 6
 MAX_NEW_TOKENS = 40

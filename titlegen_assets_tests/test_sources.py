@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from titlegen_assets.sources import SourceError, load_file, sample_path
+from titlegen_assets.data.sources import SourceError, load_file, sample_path
 
 
 def _write_jsonl(path, rows):

@@ -1,6 +1,6 @@
 import random
 
-from titlegen_assets.splitting import leaked_rows, split_rows
+from titlegen_assets.data.splitting import leaked_rows, split_rows
 
 
 def _rows(n):

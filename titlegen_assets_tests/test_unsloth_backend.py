@@ -9,8 +9,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from titlegen_assets.training.settings import LoraSettings
 from titlegen_assets.prompts import INSTRUCTION
+from titlegen_assets.training.settings import LoraSettings
 from titlegen_assets_tests.doubles import unsloth_double
 
 HUB_NAME = "unsloth/gemma-3n-E4B-it"
@@ -42,8 +42,8 @@ def test_unsloth_gives_a_processor_for_gemma3n_and_a_tokenizer_for_a_text_only_c
 def test_unsloth_training_has_bos_once_and_loss_only_after_the_model_turn_marker(kind, sample_splits, tmp_path):
     import datasets
 
-    from titlegen_assets.processing import text_tokenizer
     from titlegen_assets.training import sft, unsloth_backend
+    from titlegen_assets.training.processing import text_tokenizer
 
     config = LoraSettings(**TINY)
     splits = datasets.load_from_disk(sample_splits)
@@ -67,9 +67,9 @@ def test_unsloth_training_has_bos_once_and_loss_only_after_the_model_turn_marker
 
 
 def test_generation_adds_bos_once_and_pads_on_the_left(kind):
-    from titlegen_assets.generation import generate_titles
-    from titlegen_assets.processing import text_tokenizer
+    from titlegen_assets.evaluation.generation import generate_titles
     from titlegen_assets.training.merge import load_for_generation
+    from titlegen_assets.training.processing import text_tokenizer
 
     model, processing_class = load_for_generation(HUB_NAME, "unsloth")
     tokenizer = text_tokenizer(processing_class)
@@ -90,9 +90,9 @@ def test_generation_adds_bos_once_and_pads_on_the_left(kind):
 
 
 def test_merged_model_sample_and_eval_gate_run_on_the_unsloth_path(kind, resources):
-    from titlegen_assets.defs.data import cleaned_splits, raw_dataset
-    from titlegen_assets.defs.eval_gate import eval_gate
-    from titlegen_assets.defs.training import lora_adapter, merged_hf_model
+    from titlegen_assets.defs.data_assets import cleaned_splits, raw_dataset
+    from titlegen_assets.defs.evaluation_checks import eval_gate
+    from titlegen_assets.defs.training_assets import lora_adapter, merged_hf_model
 
     run_config = {"ops": {
         "raw_dataset": {"config": {"source": "sample"}},

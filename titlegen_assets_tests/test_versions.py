@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from titlegen_assets.code_version import PACKAGE
+from titlegen_assets.versioning.code_version import PACKAGE
 from titlegen_assets_tests.support import demo_config
 
 DATA = "raw_dataset,cleaned_splits"
@@ -18,7 +18,7 @@ DATA = "raw_dataset,cleaned_splits"
 
 def edited_package(tmp_path: Path, module: str, edit) -> Path:
     """A copy of titlegen_assets with one module's text changed by ``edit``; returns the folder for PYTHONPATH."""
-    root = tmp_path / f"edited-{module.replace('.py', '')}"
+    root = tmp_path / f"edited-{Path(module).parent.name or Path(module).stem}"
     shutil.copytree(PACKAGE, root / "titlegen_assets", ignore=shutil.ignore_patterns("__pycache__"))
     path = root / "titlegen_assets" / module
     changed = edit(path.read_text(encoding="utf-8"))
@@ -61,7 +61,7 @@ def test_a_changed_cleaning_rule_makes_new_splits_and_an_unchanged_rerun_writes_
 
     new_rule = ("\n\n_clean_rows_before = clean_rows\n\n\ndef clean_rows(rows, rules, **options):\n"
                 "    return _clean_rows_before([r for r in rows if '颱風' not in str(r.get('content'))], rules, **options)\n")
-    edited = edited_package(tmp_path, "cleaning.py", lambda text: text + new_rule)
+    edited = edited_package(tmp_path, "data/cleaning.py", lambda text: text + new_rule)
     materialize_cli(DATA, config, artifacts, tmp_path / "home-3", pythonpath=edited)
     after = folders(artifacts, "splits")
     assert len(after) == 2 and set(first) < set(after), "a changed cleaning rule must make a new version"
@@ -74,7 +74,7 @@ def test_a_changed_instruction_trains_a_new_adapter_from_splits_another_process_
     materialize_cli(f"{DATA},lora_adapter", config, artifacts, tmp_path / "home-1")
     assert len(folders(artifacts, "adapters")) == 1
 
-    edited = edited_package(tmp_path, "prompts.py", lambda text: re.sub(
+    edited = edited_package(tmp_path, "prompts/__init__.py", lambda text: re.sub(
         r'^INSTRUCTION = .*$', 'INSTRUCTION = "請替這則新聞下一個標題。"', text, count=1, flags=re.M))
     # lora_adapter alone, in another DAGSTER_HOME: cleaned_splits is loaded from the shared artifact root
     log = materialize_cli("lora_adapter", only(config, "lora_adapter"), artifacts, tmp_path / "home-2", edited)

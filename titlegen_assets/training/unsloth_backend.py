@@ -6,8 +6,7 @@ language layers, render with the chat template, mask everything but the model's 
 
 from __future__ import annotations
 
-INSTRUCTION_PART = "<start_of_turn>user\n"
-RESPONSE_PART = "<start_of_turn>model\n"
+from titlegen_assets.prompts import MODEL_TURN, USER_TURN
 
 
 def build_trainer(config, base_model: str, train, validation, args_for, callbacks):
@@ -15,8 +14,8 @@ def build_trainer(config, base_model: str, train, validation, args_for, callback
     from unsloth import FastModel
     from unsloth.chat_templates import train_on_responses_only
 
-    from titlegen_assets.processing import text_tokenizer
     from titlegen_assets.prompts import training_example
+    from titlegen_assets.training.processing import text_tokenizer
 
     model, tokenizer = FastModel.from_pretrained(
         model_name=base_model,
@@ -54,7 +53,7 @@ def build_trainer(config, base_model: str, train, validation, args_for, callback
         eval_dataset=validation.map(to_text, remove_columns=validation.column_names) if validation is not None else None,
         callbacks=callbacks,
     )
-    trainer = train_on_responses_only(trainer, instruction_part=INSTRUCTION_PART, response_part=RESPONSE_PART)
+    trainer = train_on_responses_only(trainer, instruction_part=USER_TURN, response_part=MODEL_TURN)
     return trainer, tokenizer
 
 

@@ -9,7 +9,7 @@ from unittest import mock
 
 from huggingface_hub import CommitInfo, HfApi
 
-from titlegen_assets.resources import HuggingFaceHub
+from titlegen_assets.defs.resources import HuggingFaceHub
 
 
 def hf_api_double(repo_id: str) -> mock.MagicMock:

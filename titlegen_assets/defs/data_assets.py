@@ -1,0 +1,248 @@
+"""Data stage: raw_dataset (one of three sources), cleaned_splits (cleaning rules + a seeded split) and the
+blocking data-quality checks that keep a bad split from reaching training."""
+
+import dataclasses
+import json
+from collections.abc import Iterator
+from typing import Literal, Optional
+
+import dagster as dg
+from pydantic import Field, model_validator
+
+from titlegen_assets.data.cleaning import CleaningReport, CleaningRules, clean_rows
+from titlegen_assets.data.parallel import available_cpus
+from titlegen_assets.data.sources import HUB_DATASET, read_source
+from titlegen_assets.data.splitting import SPLITS, SplitsUnreadable, leaked_rows, load_splits, save_splits, split_rows
+from titlegen_assets.defs.resources import ArtifactStore, HuggingFaceHub
+from titlegen_assets.ui.plots import histograms_png, markdown_image
+from titlegen_assets.ui.tables import markdown_table
+from titlegen_assets.versioning.artifacts import atomic_folder
+from titlegen_assets.versioning.code_version import DATA_CODE
+from titlegen_assets.versioning.fingerprint import fingerprint
+
+_RULES = CleaningRules()  # the cleaning rules' own defaults are the config's defaults
+
+
+class RawDatasetConfig(dg.Config):
+    """Where the articles come from."""
+
+    source: Literal["hub", "file", "sample"] = Field(
+        default="hub",
+        description="hub: a Hugging Face dataset (hf_dataset at hf_revision); file: a local JSONL/Parquet file (path); "
+        "sample: the zh-TW sample bundled with titlegen (offline demo).",
+    )
+    hf_dataset: str = Field(
+        default=HUB_DATASET,
+        description="Hub dataset id (or a local folder holding a copy of it). `content` is the article, `title` the target.",
+    )
+    hf_revision: str = Field(
+        default="main",
+        description="Branch, tag or commit of hf_dataset. A branch is resolved to its commit before loading and the "
+        "commit is recorded, so the run can be repeated exactly; pin a commit sha for fully reproducible retraining.",
+    )
+    hf_split: str = Field(default="train", description="Split to read; the dataset ships only `train`.")
+    path: Optional[str] = Field(default=None, description="Local .jsonl or .parquet file, for source='file'.")
+    input_column: str = Field(default="content", description="Column holding the article text.")
+    target_column: str = Field(default="title", description="Column holding the reference headline.")
+
+    @model_validator(mode="after")
+    def _file_needs_path(self):
+        if self.source == "file" and not self.path:
+            raise ValueError("source='file' needs path: set raw_dataset.config.path to a .jsonl or .parquet file")
+        return self
+
+
+class CleanedSplitsConfig(dg.Config):
+    """Cleaning rules and the split; all of it is part of the splits' data version."""
+
+    title_min_chars: int = Field(default=_RULES.title_min_chars, ge=1,
+                                 description="Titles shorter than this (characters) are dropped; the eval gate's "
+                                 "length compliance uses the same bounds.")
+    title_max_chars: int = Field(default=_RULES.title_max_chars, description="Titles longer than this (characters) are dropped.")
+    content_max_chars: int = Field(
+        default=_RULES.content_max_chars, ge=50,
+        description="Content budget in characters, so the prompt fits the training sequence length (2048 tokens). "
+        "Longer articles keep their leading sentences (Lead-N), not a blind cut.",
+    )
+    content_min_chars: int = Field(default=_RULES.content_min_chars, ge=1, description="Articles shorter than this after cleaning are dropped.")
+    near_duplicate_threshold: float = Field(
+        default=_RULES.near_duplicate_threshold, gt=0, le=1,
+        description="Character 5-gram Jaccard similarity at or above which an article counts as a near-duplicate.",
+    )
+    seed: int = Field(default=42, description="Seed of the train/validation/test split.")
+    validation_fraction: float = Field(default=0.1, ge=0, lt=0.5, description="Share of rows for validation.")
+    test_fraction: float = Field(default=0.1, gt=0, lt=0.5, description="Share of rows held out for the eval gate.")
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        if self.title_min_chars > self.title_max_chars:
+            raise ValueError(
+                f"title_min_chars ({self.title_min_chars}) is above title_max_chars ({self.title_max_chars}); "
+                "lower the minimum or raise the maximum"
+            )
+        if self.validation_fraction + self.test_fraction >= 0.5:
+            raise ValueError("validation_fraction + test_fraction must stay below 0.5 so most rows remain for training")
+        return self
+
+    def rules(self) -> CleaningRules:
+        return CleaningRules(**{field.name: getattr(self, field.name) for field in dataclasses.fields(CleaningRules)})
+
+
+def _cleaning_table(report: CleaningReport) -> str:
+    """Every rule with the rows it edited and the rows it dropped, as a markdown table."""
+    return markdown_table(("rule", "rows edited", "rows dropped"), report.table())
+
+
+def _drops_in_words(report: CleaningReport) -> str:
+    return ", ".join(f"{rule}: {count}" for rule, count in report.dropped.items() if count) or "no rows read"
+
+
+@dg.asset(group_name="data", kinds={"huggingface", "python"})
+def raw_dataset(
+    context: dg.AssetExecutionContext, config: RawDatasetConfig, artifacts: ArtifactStore, hub: HuggingFaceHub
+) -> dg.Output[dict]:
+    """The articles as read from the source, saved with ``datasets.save_to_disk`` under ``raw/<version>/``."""
+    import datasets
+
+    source = read_source(config.source, config.hf_dataset, config.hf_revision, config.hf_split, config.path,
+                         config.input_column, config.target_column, hub.dataset_commit)
+    target = artifacts.path("raw", source.version)
+    if target.exists():
+        context.log.info(f"raw_dataset {source.version} already at {target}; nothing to write")
+    else:
+        with atomic_folder(target) as staging:
+            datasets.Dataset.from_list(source.rows).save_to_disk(str(staging))
+    context.log.info(f"raw_dataset: {len(source.rows)} rows from {source.kind} {source.location}")
+    manifest = {"path": str(target), "version": source.version, "rows": len(source.rows),
+                "source": {"kind": source.kind, "location": source.location, "revision": source.revision}}
+    return dg.Output(
+        manifest,
+        data_version=dg.DataVersion(source.version),
+        metadata={
+            "source": source.kind,
+            "location": source.location,
+            "revision": source.revision,
+            "row_count": len(source.rows),
+            "columns": ", ".join(source.columns),
+            "column_mapping": source.layout,
+            "path": dg.MetadataValue.path(str(target)),
+        },
+    )
+
+
+@dg.asset(group_name="data", kinds={"python"}, code_version=DATA_CODE)
+def cleaned_splits(
+    context: dg.AssetExecutionContext, config: CleanedSplitsConfig, artifacts: ArtifactStore, raw_dataset: dict
+) -> dg.Output[dict]:
+    """Cleaned articles in train/validation/test under ``splits/<version>/``; version = fingerprint(raw, config, code)."""
+    import datasets
+
+    version = fingerprint(raw_dataset["version"], config.model_dump(), DATA_CODE)
+    target = artifacts.path("splits", version)
+    rows = datasets.load_from_disk(raw_dataset["path"]).to_list()
+    report = clean_rows(rows, config.rules(), workers=available_cpus())
+    if not report.kept:
+        raise dg.Failure(
+            description=f"cleaned_splits: no usable rows in {raw_dataset['source']['location']}: "
+            f"all {len(rows)} rows were dropped ({_drops_in_words(report)}). Check that input_column/target_column "
+            "name the article and the title, or loosen the rules that dropped them (title_min_chars, "
+            "title_max_chars, content_min_chars).",
+            metadata={"cleaning_by_rule": dg.MetadataValue.md(_cleaning_table(report))},
+        )
+    splits = split_rows(report.kept, config.seed, config.validation_fraction, config.test_fraction)
+    sizes = {name: len(splits[name]) for name in SPLITS}
+    context.log.info(f"cleaned_splits: kept {len(report.kept)} of {len(rows)} rows; splits {sizes}")
+    if target.exists():
+        context.log.info(f"cleaned_splits {version} already at {target}: inputs and config unchanged, nothing written")
+    else:
+        with atomic_folder(target) as staging:
+            save_splits(splits, str(staging))
+            histograms_png(
+                {"content length": [len(r["content"]) for r in report.kept],
+                 "title length": [len(r["title"]) for r in report.kept]},
+                staging / "length_histograms.png", "cleaned_splits: lengths (characters)", "characters",
+            )
+            (staging / "cleaning_report.json").write_text(json.dumps(
+                {"rules": config.model_dump(), "dropped": dict(report.dropped), "edited": dict(report.edited),
+                 "sizes": sizes, "shortened_to_lead_n": report.shortened_to_lead_n}, ensure_ascii=False, indent=2))
+    manifest = {"path": str(target), "version": version, "sizes": sizes, "rules": config.model_dump(),
+                "source": raw_dataset["source"]}
+    return dg.Output(
+        manifest,
+        data_version=dg.DataVersion(version),
+        metadata={
+            **{f"rows_{name}": size for name, size in sizes.items()},
+            "rows_in": len(rows),
+            "rows_dropped": sum(report.dropped.values()),
+            "cleaning_by_rule": dg.MetadataValue.md(_cleaning_table(report)),
+            "shortened_to_lead_n": report.shortened_to_lead_n,
+            "length_histograms": dg.MetadataValue.md(markdown_image(target / "length_histograms.png", "length histograms")),
+            "seed": config.seed,
+            "data_version": version,
+            "path": dg.MetadataValue.path(str(target)),
+        },
+    )
+
+
+NON_EMPTY = "splits_not_empty"
+NO_EMPTY_FIELDS = "no_empty_content_or_title"
+TITLE_BOUNDS = "titles_within_bounds"
+NO_LEAKAGE = "no_leakage_between_splits"
+#: The blocking checks on cleaned_splits: training refuses splits on which any of them failed or never ran.
+DATA_CHECKS = (NON_EMPTY, NO_EMPTY_FIELDS, TITLE_BOUNDS, NO_LEAKAGE)
+
+
+def _spec(name: str, description: str) -> dg.AssetCheckSpec:
+    return dg.AssetCheckSpec(name, asset="cleaned_splits", blocking=True, description=description)
+
+
+@dg.multi_asset_check(
+    specs=[
+        _spec(NON_EMPTY, "train, validation and test each have at least one row"),
+        _spec(NO_EMPTY_FIELDS, "no row has an empty content or title"),
+        _spec(TITLE_BOUNDS, "every title is within the configured character bounds"),
+        _spec(NO_LEAKAGE, "no content or title appears in two splits"),
+    ],
+    ins={"cleaned_splits": dg.AssetIn("cleaned_splits")},
+)
+def cleaned_splits_checks(cleaned_splits: dict) -> Iterator[dg.AssetCheckResult]:
+    """Loads the splits once and yields the four data checks; splits that cannot be loaded fail all four."""
+    try:
+        splits = load_splits(cleaned_splits["path"])
+    except SplitsUnreadable as error:
+        for name in DATA_CHECKS:
+            yield dg.AssetCheckResult(check_name=name, passed=False, description=str(error),
+                                      metadata={"path": dg.MetadataValue.path(cleaned_splits["path"])})
+        return
+    rows = [(name, row) for name in SPLITS for row in splits[name]]
+    rules = cleaned_splits["rules"]
+    low, high = rules["title_min_chars"], rules["title_max_chars"]
+
+    sizes = {name: len(splits[name]) for name in SPLITS}
+    empty_splits = [name for name in SPLITS if not sizes[name]]
+    yield dg.AssetCheckResult(check_name=NON_EMPTY, passed=not empty_splits, metadata=sizes,
+                              description=f"empty split(s): {', '.join(empty_splits)}" if empty_splits else None)
+
+    empty = [f"{name} row {row['source_row']}" for name, row in rows
+             if not (row["content"] or "").strip() or not (row["title"] or "").strip()]
+    yield dg.AssetCheckResult(check_name=NO_EMPTY_FIELDS, passed=not empty,
+                              metadata={"empty_rows": len(empty), "examples": _examples(empty)},
+                              description=f"{len(empty)} row(s) with an empty content or title: {_examples(empty)}"
+                              if empty else None)
+
+    outside = [f"{name} row {row['source_row']} ({len(row['title'] or '')} chars)" for name, row in rows
+               if not low <= len(row["title"] or "") <= high]
+    yield dg.AssetCheckResult(check_name=TITLE_BOUNDS, passed=not outside,
+                              metadata={"bounds": f"{low}-{high}", "titles_outside": len(outside),
+                                        "examples": _examples(outside)},
+                              description=f"{len(outside)} title(s) outside {low}-{high} characters: "
+                              f"{_examples(outside)}" if outside else None)
+
+    leaks = [f"{field} in {a} and {b}" for field, a, b in leaked_rows(splits)]
+    yield dg.AssetCheckResult(check_name=NO_LEAKAGE, passed=not leaks,
+                              metadata={"leaks": len(leaks), "examples": _examples(leaks)},
+                              description=f"{len(leaks)} text(s) in two splits: {_examples(leaks)}" if leaks else None)
+
+
+def _examples(items: list[str]) -> str:
+    return ", ".join(items[:10]) or "none"

@@ -1,0 +1,184 @@
+"""Every external system behind one resource: tests swap the resource, never the code inside an asset."""
+
+import re
+from pathlib import Path
+from typing import Optional
+
+import dagster as dg
+from pydantic import Field
+
+from titlegen_assets.versioning.artifacts import default_root, final_path
+
+_COMMIT = re.compile(r"^[0-9a-f]{40}$")
+
+
+class ArtifactStore(dg.ConfigurableResource):
+    """The artifact root: every asset writes ``<root>/<kind>/<version>/`` there (a shared volume in Docker)."""
+
+    root: Optional[str] = Field(default=None, description="Artifact root; default TITLEGEN_HOME or ~/.titlegen.")
+
+    def base(self) -> Path:
+        return Path(self.root).expanduser() if self.root else default_root()
+
+    def path(self, kind: str, version: str) -> Path:
+        return final_path(self.base(), kind, version)
+
+
+class OllamaServer(dg.ConfigurableResource):
+    """The Ollama server through the official ``ollama`` client; found at ``OLLAMA_HOST`` (default 127.0.0.1:11434)."""
+
+    host: Optional[str] = Field(default=None, description="Ollama address; default the OLLAMA_HOST environment variable.")
+    timeout_s: float = Field(default=600.0, description="Client timeout; creating a model from safetensors takes minutes.")
+
+    def base_url(self) -> str:
+        """OLLAMA_HOST as Ollama reads it (envconfig.Host): no scheme means http on port 11434; an explicit
+        http:// or https:// without a port means 80 or 443."""
+        import os
+        from urllib.parse import urlsplit
+
+        host = (self.host or os.environ.get("OLLAMA_HOST") or "").strip() or "127.0.0.1:11434"
+        scheme, has_scheme, rest = host.partition("://")
+        if not has_scheme:
+            scheme, rest = "http", host
+        default_port = {"http": 80, "https": 443}.get(scheme, 11434) if has_scheme else 11434
+        parts = urlsplit(f"{scheme}://{rest}")
+        netloc = parts.netloc if parts.port else f"{parts.netloc}:{default_port}"
+        return f"{scheme}://{netloc}{parts.path.rstrip('/')}"
+
+    def client(self):
+        import ollama
+
+        return ollama.Client(host=self.base_url(), timeout=self.timeout_s)
+
+    def version(self) -> str:
+        """The server's version (``/api/version``); raises with the fix when nothing answers."""
+        import httpx
+
+        try:
+            response = httpx.get(f"{self.base_url()}/api/version", timeout=5)
+            response.raise_for_status()
+            return response.json()["version"]
+        except (httpx.HTTPError, KeyError, ValueError) as error:
+            raise OllamaUnavailable(
+                f"no Ollama server answers at OLLAMA_HOST={self.base_url()} ({type(error).__name__}: {error}); start "
+                "one with `ollama serve` (or `docker compose -f docker/compose.yaml up -d ollama`), or point "
+                "OLLAMA_HOST at it"
+            ) from error
+
+
+class OllamaUnavailable(RuntimeError):
+    """No Ollama server answers; the message says where it looked and how to start one."""
+
+
+class HuggingFaceHub(dg.ConfigurableResource):
+    """The Hugging Face Hub through ``huggingface_hub.HfApi``. The token comes only from the environment."""
+
+    token: Optional[str] = Field(default=None, description="Leave unset: the token is read from HF_TOKEN when needed.")
+    endpoint: Optional[str] = Field(default=None, description="Hub endpoint; default HF_ENDPOINT or huggingface.co.")
+
+    def _token(self) -> Optional[str]:
+        import os
+
+        return self.token or os.environ.get("HF_TOKEN") or None
+
+    def api(self):
+        from huggingface_hub import HfApi
+
+        return HfApi(endpoint=self.endpoint, token=self._token())
+
+    def endpoint_url(self) -> str:
+        """The Hub address requests go to: this resource's endpoint, else HF_ENDPOINT, else huggingface.co."""
+        from huggingface_hub import constants
+
+        return self.endpoint or constants.ENDPOINT
+
+    def dataset_commit(self, dataset_id: str, revision: str) -> str:
+        """The commit sha a dataset branch or tag points at now (a sha is returned as is, without a request)."""
+        if _COMMIT.match(revision):
+            return revision
+        return self.api().dataset_info(dataset_id, revision=revision).sha
+
+    def configured(self) -> bool:
+        return bool(self._token())
+
+    def publish(self, folder: Path, repo_id: str, private: bool, commit_message: str) -> dict:
+        """Create the model repo if needed, then upload the folder as one commit; errors say what to fix."""
+        api = self.api()
+        try:
+            api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
+            commit = api.upload_folder(repo_id=repo_id, repo_type="model", folder_path=str(folder),
+                                       commit_message=commit_message)
+        except Exception as error:
+            token = self._token()
+            # the cause stays attached unless its own text carries the token (the message hides it either way)
+            cause = None if token and _chain_mentions(error, token) else error
+            raise HubPublishError(explain_hub_error(error, repo_id, token, self.endpoint_url())) from cause
+        return {"commit_url": commit.commit_url, "commit_sha": commit.oid, "repo_url": str(commit.repo_url)}
+
+
+class HubPublishError(RuntimeError):
+    """Publishing failed; the message names the cause and the fix, and never contains the token."""
+
+
+def explain_hub_error(error: Exception, repo_id: str, token: str | None, endpoint: str) -> str:
+    """Turn a huggingface_hub/requests failure into what happened and what to do."""
+    status = getattr(getattr(error, "response", None), "status_code", None)
+    if status == 401:
+        advice = "the token was refused: set HF_TOKEN to a valid token (huggingface.co/settings/tokens)"
+    elif status == 403:
+        advice = (f"the token may not write to {repo_id}: give it the 'write' scope, or membership with write "
+                  "access to the organisation named in HF_ORG")
+    elif status == 404:
+        advice = f"{repo_id} or its organisation was not found: check HF_ORG / HF_REPO (or publish.repo_id)"
+    elif type(error).__name__ == "OfflineModeIsEnabled":
+        advice = "HF_HUB_OFFLINE is set, so nothing may reach the Hub: unset it to publish"
+    elif status is None and _is_network_error(error):
+        advice = (f"the Hub at {endpoint} cannot be reached: check the network or proxy, HF_ENDPOINT (for a mirror "
+                  "or a private Hub), and that HF_HUB_OFFLINE is not set")
+    else:
+        advice = "retry, or unset HF_TOKEN to write a local folder target instead"
+    kind = type(error).__name__ + (f", HTTP {status}" if status else "")
+    message = f"hf_repo: publishing to {repo_id} at {endpoint} failed ({kind}: {str(error)[:300]}): {advice}"
+    return message.replace(token, "***") if token else message
+
+
+def _chain(error: BaseException | None):
+    """The error and every error it was raised from or during (``__cause__``, else ``__context__``)."""
+    while error is not None:
+        yield error
+        error = error.__cause__ or error.__context__
+
+
+def _is_network_error(error: BaseException) -> bool:
+    """A connection, DNS or timeout failure anywhere in the exception chain (httpx or requests)."""
+    names = ("ConnectError", "ConnectionError", "ConnectTimeout", "ReadTimeout", "TimeoutException", "NetworkError")
+    return any(type(link).__name__ in names for link in _chain(error))
+
+
+def _chain_mentions(error: BaseException, text: str) -> bool:
+    """Whether ``text`` (the token) appears in any error of the chain, in its message or its arguments."""
+    return any(text in str(link) or any(text in str(arg) for arg in link.args) for link in _chain(error))
+
+
+def production_resources() -> dict:
+    """The resources every deployment binds; tests swap one of them, never the code inside an asset."""
+    from titlegen_assets.defs.io_manager import ManifestIOManager
+
+    return {
+        "artifacts": ArtifactStore(),
+        # step outputs on the artifact root, so a later run in another process, container or pod can load them
+        "io_manager": ManifestIOManager(artifacts=ArtifactStore()),
+        "ollama": OllamaServer(),
+        "hub": HuggingFaceHub(),  # reads HF_TOKEN / HF_ENDPOINT when it is used, so no secret lands in a snapshot
+    }
+
+
+def step_executor():
+    """TITLEGEN_EXECUTOR=k8s runs each step in its own pod (Helm deployments), so GPU steps get the GPU request."""
+    import os
+
+    if os.environ.get("TITLEGEN_EXECUTOR") == "k8s":
+        from dagster_k8s import k8s_job_executor
+
+        return k8s_job_executor
+    return None

@@ -1,0 +1,2 @@
+"""Serving stage (ollama_model, latency_report): the official Ollama client's use, the Modelfile, latency
+statistics."""
