@@ -3,6 +3,8 @@
 import subprocess
 import sys
 
+import pytest
+
 from titlegen_assets.versioning.artifacts import atomic_folder
 
 KILLED_WRITER = """
@@ -35,3 +37,44 @@ def test_an_existing_version_is_kept_and_the_new_copy_discarded(tmp_path):
         (staging / "second.txt").write_text("2")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["v1"] and (target / "first.txt").is_file()
     assert not (target / "second.txt").exists()
+
+
+LIVE_WRITER = """
+import sys, time
+from pathlib import Path
+from titlegen_assets.versioning.artifacts import atomic_folder
+with atomic_folder(Path(sys.argv[1])) as staging:
+    (staging / "part.bin").write_bytes(b"x" * 1024)
+    print(staging, flush=True)
+    sys.stdin.readline()  # hold the folder until told to finish
+    (staging / "done.txt").write_text("writer")
+"""
+
+
+def test_a_live_writers_staging_folder_survives_another_runs_sweep_and_both_end_with_one_folder(tmp_path):
+    target = tmp_path / "merged" / "v1"
+    writer = subprocess.Popen([sys.executable, "-c", LIVE_WRITER, str(target)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    staging = writer.stdout.readline().strip()
+    with atomic_folder(target) as mine:  # sweeps leftovers first: the live one must stay
+        (mine / "done.txt").write_text("second run")
+    assert (target / "done.txt").read_text() == "second run"
+    writer.communicate("go\n", timeout=60)
+    assert writer.returncode == 0, "the live writer lost its staging folder"
+    assert sorted(p.name for p in target.parent.iterdir() if not p.name.startswith(".lock")) == ["v1"]
+    assert not list(target.rglob(".staging.lock")) and staging
+
+
+def test_a_failed_text_write_leaves_no_temporary_file(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from titlegen_assets.versioning.artifacts import atomic_write_text
+
+    def full_disk(self, *args, **kwargs):
+        Path.write_bytes(self, b"half")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_text", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        atomic_write_text(tmp_path / "report.json", "{}")
+    assert list(tmp_path.iterdir()) == []

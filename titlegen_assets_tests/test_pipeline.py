@@ -55,7 +55,7 @@ def test_a_passing_gate_lets_ollama_model_serve_in_a_later_run(artifact_root):
     with OllamaDouble() as server:
         served = materialize(["ollama_model"], demo_config(), instance, ollama=OllamaServer(host=server.host))
         assert served.success
-        assert "titlegen-gemma3n-zh-tw:latest" in server.models
+        assert "titlegen-smoke-gemma3n-tiny-zh-tw:latest" in server.models
 
 
 def test_a_passing_gate_publishes_in_one_commit_with_a_card_that_carries_the_lineage(artifact_root, monkeypatch):
@@ -126,3 +126,25 @@ def test_hub_errors_explain_the_fix_and_hide_the_token(status, advice, tmp_path)
     with pytest.raises(HubPublishError, match=advice) as raised:
         HubDouble(token=FAKE_TOKEN).publish(tmp_path, "o/r", True, "msg")
     assert FAKE_TOKEN not in str(raised.value)
+
+
+def test_a_second_run_on_unchanged_data_and_code_trains_scores_uploads_and_creates_nothing(artifact_root, monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", FAKE_TOKEN)
+    API_DOUBLE["api"] = api = hf_api_double("titlegen-test/headlines")
+    config = demo_config()
+    config["ops"]["hf_repo"] = {"config": {"repo_id": "titlegen-test/headlines"}}
+    instance = dg.DagsterInstance.ephemeral()
+    everything = [*THROUGH_PUBLISH, "ollama_model"]
+    with OllamaDouble() as server:
+        first = materialize(everything, config, instance, hub=HubDouble(), ollama=OllamaServer(host=server.host))
+        again = materialize(everything, config, instance, hub=HubDouble(), ollama=OllamaServer(host=server.host))
+        creates = [request for request in server.requests if request == ("POST", "/api/create")]
+    assert first.success and again.success
+    assert api.upload_folder.call_count == 1, "the unchanged model was uploaded again"
+    assert len(creates) == 1, "the unchanged model was created on Ollama again"
+    logs = "\n".join(str(entry.user_message) for entry in instance.all_logs(again.run_id))
+    assert "already trained" in logs and "generating nothing" in logs and "nothing uploaded" in logs
+    assert "nothing re-created" in logs
+    for node in ("lora_adapter", "merged_hf_model"):
+        assert again.output_for_node(node)["version"] == first.output_for_node(node)["version"]
+    assert again.asset_materializations_for_node("ollama_model")[0].metadata["recreated"].value is False

@@ -1,6 +1,7 @@
 """Serving: the Ollama TEMPLATE equals the training prompt, and the serving assets against a double of Ollama."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,7 @@ from titlegen_assets.definitions import defs
 from titlegen_assets.defs.resources import OllamaServer, OllamaUnavailable
 from titlegen_assets.prompts import INSTRUCTION, ollama_template
 from titlegen_assets.serving import latency
+from titlegen_assets.versioning.fingerprint import file_sha256
 from titlegen_assets_tests.doubles.hub_double import HubDouble
 from titlegen_assets_tests.doubles.ollama_server import OllamaDouble
 from titlegen_assets_tests.support import demo_config, materialize, write_gguf
@@ -29,9 +31,9 @@ def test_whole_graph_serves_through_the_official_client_and_reports_latency(arti
         everything = [key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()]
         result = materialize(everything, demo_config(), hub=HubDouble(), ollama=OllamaServer(host=server.host))
         assert result.success
-        created = server.models["titlegen-gemma3n-zh-tw:latest"]
+        created = server.models["titlegen-smoke-gemma3n-tiny-zh-tw:latest"]  # the name derived from the base model
         assert created["template"] == ollama_template() and created["system"] == INSTRUCTION
-        # the default import is the merged model's GGUF made by llama.cpp (BF16 here: the demo keeps 16-bit)
+        # the GGUF the merged step made with llama.cpp and the gate certified (BF16: the smoke model has toy sizes)
         assert created["parameters"]["stop"] == ["<end_of_turn>"] and list(created["files"]) == ["model-BF16.gguf"]
         assert created.get("quantize") is None and created["file_type"] == "BF16"
         assert ("POST", "/api/create") in server.requests
@@ -43,10 +45,14 @@ def test_whole_graph_serves_through_the_official_client_and_reports_latency(arti
     assert meta["server_version"].value == "0.12.6" and meta["sample_response"].value
     modelfile = Path(meta["modelfile_path"].value).read_text()
     assert 'PARAMETER stop "<end_of_turn>"' in modelfile and modelfile.startswith("FROM ")
-    assert modelfile.splitlines()[0].endswith("/model-BF16.gguf") and meta["import_from"].value == "gguf"
-    published = result.output_for_node("hf_repo")["path"]  # hf_repo published the very file Ollama got
-    assert any(p.suffix == ".gguf" and p.read_bytes() == Path(modelfile.splitlines()[0][5:]).read_bytes()
-               for p in Path(published).iterdir())
+    assert modelfile.splitlines()[0].endswith("/model-BF16.gguf") and meta["quantization"].value == "BF16"
+    gate = next(e for e in result.get_asset_check_evaluations() if e.check_name == "gguf_certified")
+    certified = gate.metadata["certified"].value
+    assert gate.passed and list(certified) == ["BF16"] and meta["gguf_sha256"].value == certified["BF16"]
+    assert f"sha256:{certified['BF16']}" in server.blobs, "Ollama got exactly the certified bytes"
+    published = result.output_for_node("hf_repo")  # hf_repo published the very file Ollama got
+    assert list(published["gguf"].values()) == [certified["BF16"]]
+    assert [file_sha256(p) for p in Path(published["path"]).glob("*.gguf")] == [certified["BF16"]]
     report = result.output_for_node("latency_report")
     saved = json.loads(Path(report["path"]).read_text())
     assert saved["summary"]["requests"] == 20 and len(saved["samples"]) == 20
@@ -60,13 +66,16 @@ def test_unreachable_ollama_names_the_host_and_how_to_start_it():
         OllamaServer(host="127.0.0.1:9").version()
 
 
-def test_an_ollama_too_old_for_gemma3n_is_refused_with_the_version_seen():
+@pytest.mark.parametrize(("architecture", "version", "needed"), [("gemma3n", "0.9.0", "0.9.3"), ("gemma3_text", "0.5.13", "0.6.0")])
+def test_an_ollama_too_old_for_the_architecture_is_refused_with_the_version_seen(architecture, version, needed):
     from titlegen_assets.serving import ollama_client
 
-    with OllamaDouble(version="0.9.0") as server:
-        version = OllamaServer(host=server.host).version()
-        with pytest.raises(RuntimeError, match=r"Ollama 0\.9\.0 at OLLAMA_HOST=.*needs 0\.9\.3 or newer.*upgrade"):
-            ollama_client.require_version(version, server.host)
+    with OllamaDouble(version=version) as server:
+        seen = OllamaServer(host=server.host).version()
+        with pytest.raises(RuntimeError, match=rf"Ollama {seen} at OLLAMA_HOST=.*{architecture} model \(needs "
+                                               rf"{re.escape(needed)} or newer\).*upgrade"):
+            ollama_client.require_version(seen, server.host, architecture)
+        ollama_client.require_version("0.12.6", server.host, architecture)  # a current release is accepted
 
 
 def test_a_missing_model_says_to_materialize_ollama_model_first():
@@ -78,18 +87,6 @@ def test_a_missing_model_says_to_materialize_ollama_model_first():
             ollama_client.ask(client, "absent:latest", "文章", "1m")
         explained = ollama_client.explain(raised.value, server.host, "0.12.6", "absent:latest")
     assert "materialize ollama_model first" in str(explained) and "Ollama 0.12.6" in str(explained)
-
-
-def test_an_import_failure_from_an_old_release_points_at_the_upgrade(tmp_path):
-    from titlegen_assets.serving import ollama_client
-
-    (tmp_path / "config.json").write_text("{}")
-    plan = ollama_client.import_plan("safetensors", None, tmp_path, tmp_path / "gguf")
-    with OllamaDouble(fail_create_with="json: cannot unmarshal array into Go struct field .intermediate_size") as server:
-        client = OllamaServer(host=server.host).client()
-        with pytest.raises(Exception) as raised:
-            ollama_client.create_model(client, "m:latest", plan, 0.1, 48, lambda _: None)
-    assert "upgrade Ollama" in str(ollama_client.explain(raised.value, server.host, "0.9.5", "m:latest"))
 
 
 @pytest.mark.parametrize(("message", "fix"), [
@@ -105,60 +102,17 @@ def test_ollama_errors_carry_host_version_and_fix(message, fix):
     assert "OLLAMA_HOST=http://gpu-box:11434" in explained and "Ollama 0.12.6" in explained and fix in explained
 
 
-def test_a_gguf_already_quantized_by_llama_cpp_is_imported_without_asking_ollama_to_quantize_again(tmp_path):
+def test_ollama_stores_a_gguf_under_its_sha256_and_a_file_that_is_not_the_certified_one_is_refused(tmp_path):
     from gguf import LlamaFileType
 
     from titlegen_assets.serving import ollama_client
 
-    merged, gguf_dir = tmp_path / "merged", tmp_path / "gguf"
-    merged.mkdir()
-    gguf_dir.mkdir()
-    write_gguf(gguf_dir / "model-Q4_K_M.gguf", file_type=LlamaFileType.MOSTLY_Q4_K_M)  # as gguf_export leaves it
-    plan = ollama_client.import_plan("gguf", "q4_K_M", merged, gguf_dir)
-    assert plan.source == gguf_dir / "model-Q4_K_M.gguf" and plan.quantize is None
+    gguf = tmp_path / "model-Q4_K_M.gguf"
+    write_gguf(gguf, file_type=LlamaFileType.MOSTLY_Q4_K_M)  # as gguf_export leaves it
     with OllamaDouble() as server:
         client = OllamaServer(host=server.host).client()
-        ollama_client.create_model(client, "t:latest", plan, 0.1, 48, lambda _: None)
-        assert server.models["t:latest"]["file_type"] == "Q4_K_M"
-        # what Ollama answers when asked to quantize it again (server/create.go: only F16 and F32 models)
-        with pytest.raises(Exception, match="only supported for F16 and F32"):
-            ollama_client.create_model(client, "u:latest", ollama_client.ImportPlan(plan.source, plan.files, "q4_K_M"), 0.1, 48,
-                                 lambda _: None)
-
-
-def test_safetensors_import_uploads_the_merged_folder_and_lets_ollama_quantize(tmp_path):
-    from titlegen_assets.serving import ollama_client
-
-    for name in ("config.json", "model.safetensors", "tokenizer.json", "README.md"):
-        (tmp_path / name).write_text("{}")
-    plan = ollama_client.import_plan("safetensors", "q4_K_M", tmp_path, tmp_path / "gguf")
-    assert sorted(plan.files) == ["config.json", "model.safetensors", "tokenizer.json"] and plan.quantize == "q4_K_M"
-    with OllamaDouble() as server:
-        ollama_client.create_model(OllamaServer(host=server.host).client(), "s:latest", plan, 0.1, 48, lambda _: None)
-    assert server.models["s:latest"]["file_type"] == "Q4_K_M" and not (tmp_path / "gguf").exists()
-
-
-def test_serving_from_gguf_without_llama_cpp_or_an_exported_file_says_what_is_missing(tmp_path, monkeypatch):
-    from titlegen_assets.export import gguf_export
-    from titlegen_assets.serving import ollama_client
-
-    monkeypatch.setenv("LLAMA_CPP_DIR", str(tmp_path / "no-llama.cpp"))
-    with pytest.raises(gguf_export.GGUFUnavailable, match=r"no model-Q4_K_M\.gguf under .*llama\.cpp not found"):
-        ollama_client.import_plan("gguf", "q4_K_M", tmp_path, tmp_path / "gguf")
-
-
-@pytest.mark.parametrize(("given", "kept"), [("q4_K_M", "q4_K_M"), ("q4_k_m", "q4_K_M"), ("Q8_0", "q8_0"), (None, None)])
-def test_quantize_is_spelled_the_way_ollama_names_it(given, kept):
-    from titlegen_assets.defs.serving_assets import OllamaModelConfig
-
-    assert OllamaModelConfig(quantize=given).quantize == kept
-
-
-@pytest.mark.parametrize("given", ["q4_0", "q5_K_M", "int4", ""])
-def test_a_quantize_ollama_does_not_accept_is_refused_by_config_validation_naming_the_accepted_ones(given):
-    from pydantic import ValidationError
-
-    from titlegen_assets.defs.serving_assets import OllamaModelConfig
-
-    with pytest.raises(ValidationError, match=r"q4_K_M, q4_K_S, q8_0 \(case does not matter, e\.g\. q4_k_m is read as"):
-        OllamaModelConfig(quantize=given)
+        digest = ollama_client.create_model(client, "t:latest", gguf, file_sha256(gguf), 0.1, 48, lambda _: None)
+        assert digest == f"sha256:{file_sha256(gguf)}" and server.models["t:latest"]["file_type"] == "Q4_K_M"
+        with pytest.raises(RuntimeError, match="not the certified sha256"):
+            ollama_client.create_model(client, "u:latest", gguf, "0" * 64, 0.1, 48, lambda _: None)
+        assert "u:latest" not in server.models

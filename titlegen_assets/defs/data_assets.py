@@ -166,7 +166,7 @@ def cleaned_splits(
                 {"rules": config.model_dump(), "dropped": dict(report.dropped), "edited": dict(report.edited),
                  "sizes": sizes, "shortened_to_lead_n": report.shortened_to_lead_n}, ensure_ascii=False, indent=2))
     manifest = {"path": str(target), "version": version, "sizes": sizes, "rules": config.model_dump(),
-                "source": raw_dataset["source"]}
+                "source": raw_dataset["source"], "inputs": {"raw_dataset": raw_dataset["version"]}}
     return dg.Output(
         manifest,
         data_version=dg.DataVersion(version),

@@ -1,17 +1,25 @@
-"""The eval gate: one generation pass over the test split, blocking checks on merged_hf_model, baselines beside it."""
+"""The eval gate: one generation pass over the test split, blocking checks on merged_hf_model.
+
+The same pass scores the baselines (Lead-1, the base model), the model in service (the champion) and each GGUF file
+through llama-server, with 95 % bootstrap intervals over the test articles and paired differences. What was
+generated is kept under ``reports/eval/<version>.json``, so re-running the gate on an unchanged model, test split,
+config, code and champion generates nothing again.
+"""
 
 import json
 from collections.abc import Iterator
-from typing import Optional
+from pathlib import Path
+from typing import Literal, Optional
 
 import dagster as dg
 from pydantic import Field
 
 from titlegen_assets.data.splitting import held_out_articles
+from titlegen_assets.defs.guard import materialization_of, require_passed_checks
 from titlegen_assets.defs.resources import ArtifactStore
 from titlegen_assets.deploy.gpu import GPU_OP_TAGS, GPU_POOL
 from titlegen_assets.prompts import TITLE_MAX_NEW_TOKENS
-from titlegen_assets.ui.tables import markdown_table
+from titlegen_assets.ui.tables import differences_table, markdown_table, scores_table
 from titlegen_assets.versioning.artifacts import atomic_write_text
 from titlegen_assets.versioning.code_version import EVAL_CODE
 from titlegen_assets.versioning.fingerprint import fingerprint
@@ -26,15 +34,32 @@ class EvalGateConfig(dg.Config):
     length_compliance_min: float = Field(
         default=0.90, ge=0, le=1, description="Share of predictions within the length bounds (a warning, not blocking)."
     )
+    gate_on: Literal["score", "lower_bound"] = Field(
+        default="score",
+        description="score: a metric passes when its point score reaches the threshold; lower_bound: when the lower "
+        "end of its 95 % bootstrap interval does (stricter; wants a test split of a few hundred articles).",
+    )
     max_new_tokens: int = Field(default=TITLE_MAX_NEW_TOKENS, gt=0, description="Generation cap per title.")
     batch_size: int = Field(default=8, gt=0, description="Articles generated per batch.")
     max_samples: Optional[int] = Field(default=None, gt=0, description="Evaluate only the first N test rows (None: all).")
     compare_base_model: bool = Field(
         default=True, description="Also score the base model before fine-tuning, when it can be loaded."
     )
+    stop_rate_min: float = Field(
+        default=0.98, ge=0, le=1,
+        description="Minimum share of a GGUF's answers that end at <end_of_turn> before max_new_tokens (llama-server).",
+    )
+    champion_margin: float = Field(
+        default=0.02, ge=0, le=1,
+        description="A retrained model ships only if, on each gate metric, it is not worse than the model in service "
+        "by more than this (paired difference on the same articles; at the interval's lower bound with "
+        "gate_on: lower_bound).",
+    )
+    bootstrap_samples: int = Field(default=1000, ge=100, description="Bootstrap resamples of the test articles.")
 
 
 ROUGE_L, BLEU_1, TITLE_ONLY, LENGTH = "rouge_l", "bleu_1", "title_only_rate", "length_compliance"
+GGUF_CERTIFIED, CHAMPION = "gguf_certified", "not_worse_than_champion"
 #: check name -> (metric key in metrics.score, config field holding its threshold)
 GATES = {
     ROUGE_L: ("rougeL", "rouge_l_min"),
@@ -42,6 +67,12 @@ GATES = {
     TITLE_ONLY: ("title_only_rate", "title_only_min"),
     LENGTH: ("length_compliance", "length_compliance_min"),
 }
+#: The metrics a model must hold against its thresholds, the champion and in each GGUF (length only warns).
+BLOCKING_METRICS = tuple(key for check, (key, _) in GATES.items() if check != LENGTH)
+FINE_TUNED, LEAD_1, BASE_MODEL, IN_SERVICE = "fine-tuned", "lead-1", "base model", "in service"
+MERGED = dg.AssetKey("merged_hf_model")
+RUN_THE_GATE = ("materialize merged_hf_model with its checks (`dagster asset materialize --select merged_hf_model`, "
+                "or 'Execute checks' on merged_hf_model in the UI)")
 
 
 def _spec(name: str, blocking: bool, description: str) -> dg.AssetCheckSpec:
@@ -69,12 +100,71 @@ def base_model_predictions(context, manifest: dict, contents: list[str], config:
         return None, reason
 
 
+def model_in_service(instance: dg.DagsterInstance, artifacts: ArtifactStore, challenger: dict) -> Optional[dict]:
+    """The merged model now served or published (the newer of the last ollama_model and hf_repo materializations,
+    both of which only ever take a model whose gate passed), read from Dagster's records: its version, folder and
+    backend. None for the first model, or when the challenger is that model."""
+    latest = []
+    for key in (dg.AssetKey("ollama_model"), dg.AssetKey("hf_repo")):
+        records = instance.fetch_materializations(key, limit=1).records
+        if records and "merged_version" in records[0].asset_materialization.metadata:
+            latest.append(records[0])
+    if not latest:
+        return None
+    newest = max(latest, key=lambda record: record.storage_id)
+    version = newest.asset_materialization.metadata["merged_version"].value
+    record = materialization_of(instance, MERGED, version)
+    folder = artifacts.path("merged", version)
+    if version == challenger["version"] or record is None or not folder.is_dir():
+        return None
+    manifest = artifacts.base() / "manifests" / "merged_hf_model" / f"{record.run_id}.json"
+    backend = json.loads(manifest.read_text())["backend"] if manifest.is_file() else challenger["backend"]
+    return {"version": version, "path": str(folder), "backend": backend,
+            "served_by": newest.asset_materialization.asset_key.to_user_string()}
+
+
+def misses(scores: dict[str, dict[str, float]], config: EvalGateConfig) -> list[str]:
+    """Each blocking metric whose gated value (point score or interval lower bound) is below its threshold."""
+    bound = "score" if config.gate_on == "score" else "low"
+    return [f"{key} {scores[key][bound]:.3f} < {getattr(config, field):.3f}" for check, (key, field) in GATES.items()
+            if check != LENGTH and scores[key][bound] < getattr(config, field)]
+
+
+def generate(context, config: EvalGateConfig, merged_hf_model: dict, champion: Optional[dict], contents: list[str],
+             passes) -> dict:
+    """Everything the gate scores, generated once: each system's titles, and each GGUF's answers (smallest first,
+    ``auto`` stopping at the first that ``passes``)."""
+    from titlegen_assets.evaluation.gguf_scoring import gguf_answers
+
+    context.log.info(f"eval_gate: generating {len(contents)} titles with {merged_hf_model['path']}")
+    systems = {FINE_TUNED: generate_for(merged_hf_model["path"], merged_hf_model["backend"], contents, config)}
+    base, base_skipped = base_model_predictions(context, merged_hf_model, contents, config)
+    if base is not None:
+        systems[BASE_MODEL] = base
+    if champion:
+        context.log.info(f"eval_gate: scoring the model in service ({champion['version']}) on the same articles")
+        systems[IN_SERVICE] = generate_for(champion["path"], champion["backend"], contents, config)
+    ggufs = {}
+    for quantization, file in merged_hf_model["gguf"]["files"].items():
+        context.log.info(f"eval_gate: scoring {quantization} through llama-server on {len(contents)} articles")
+        answers = gguf_answers(Path(file["path"]), Path(merged_hf_model["path"]), contents, config.max_new_tokens,
+                               context.log.info)
+        ggufs[quantization] = {"titles": answers.titles, "stopped": answers.stopped}
+        if merged_hf_model["gguf"]["mode"] == "auto" and passes(quantization, ggufs[quantization]):
+            break
+    return {"systems": systems, "base_skipped": base_skipped, "ggufs": ggufs}
+
+
 @dg.multi_asset_check(
     specs=[
         _spec(ROUGE_L, True, "character ROUGE-L F1 on the test split reaches the threshold"),
         _spec(BLEU_1, True, "character BLEU-1 on the test split reaches the threshold"),
         _spec(TITLE_ONLY, True, "predictions are only a title (no prefix, quotes, markdown or explanation)"),
         _spec(LENGTH, False, "predictions are within the title length bounds"),
+        _spec(GGUF_CERTIFIED, True, "each GGUF that ships scores like the 16-bit model through llama-server (same "
+              "prompt, metric and thresholds) and stops at <end_of_turn>; a quantization that fails is not shipped"),
+        _spec(CHAMPION, True, "a retrained model is not worse than the model in service by more than the margin, on "
+              "the same articles (the first model is judged on thresholds alone)"),
     ],
     ins={"merged_hf_model": dg.AssetIn("merged_hf_model"), "cleaned_splits": dg.AssetIn("cleaned_splits")},
     op_tags=GPU_OP_TAGS,  # the heaviest inference step runs where the model is: GPU image, a GPU in Kubernetes
@@ -84,89 +174,131 @@ def eval_gate(
     context: dg.AssetCheckExecutionContext, config: EvalGateConfig, artifacts: ArtifactStore,
     merged_hf_model: dict, cleaned_splits: dict,
 ) -> Iterator[dg.AssetCheckResult]:
-    """Generate once for the test split, score the fine-tune, Lead-1 and the base model, and gate on the fine-tune."""
-    import evaluate
-
-    from titlegen_assets.evaluation import metrics
-    from titlegen_assets.evaluation.metrics import ZH_HEADLINE
+    """Generate once for the test split; score the fine-tune, the baselines, the champion and each GGUF with
+    intervals; gate on the fine-tune's thresholds, its GGUFs and the champion."""
+    from titlegen_assets.evaluation import intervals, metrics
 
     rows = held_out_articles(cleaned_splits["path"])[: config.max_samples]
     contents, references = [r["content"] for r in rows], [r["title"] for r in rows]
     low, high = cleaned_splits["rules"]["title_min_chars"], cleaned_splits["rules"]["title_max_chars"]
-    context.log.info(f"eval_gate: generating {len(rows)} titles with {merged_hf_model['path']}")
-    predictions = generate_for(merged_hf_model["path"], merged_hf_model["backend"], contents, config)
-    systems = {"fine-tuned": predictions, "lead-1": [metrics.lead_1(c, high) for c in contents]}
-    base, base_skipped = base_model_predictions(context, merged_hf_model, contents, config)
-    if base is not None:
-        systems["base model"] = base
-    metric = evaluate.load(ZH_HEADLINE)  # the shipped module: loads offline, same scores a user's Trainer gets
-    scores = {name: metric.compute(predictions=preds, references=references, title_min_chars=low, title_max_chars=high)
-              for name, preds in systems.items()}
+    champion = model_in_service(context.instance, artifacts, merged_hf_model)
 
-    version = fingerprint(merged_hf_model["version"], cleaned_splits["version"], config.model_dump(), EVAL_CODE)
-    lines = [json.dumps({"content": c, "reference": r, **{name: preds[i] for name, preds in systems.items()}},
-                        ensure_ascii=False) for i, (c, r) in enumerate(zip(contents, references))]
-    report = atomic_write_text(artifacts.path("reports", "eval") / f"{version}.jsonl", "\n".join(lines) + "\n")
-    keys = metrics.METRIC_KEYS
-    table = markdown_table(("system", *keys), [(name, *(f"{s[k]:.3f}" for k in keys)) for name, s in scores.items()])
+    def bootstrap(systems: dict[str, list[str]]) -> intervals.Bootstrap:
+        return intervals.bootstrap_scores(systems, references, low, high, samples=config.bootstrap_samples)
+
+    def gguf_verdict(quantization: str, answers: dict) -> list[str]:
+        scores = bootstrap({quantization: answers["titles"]}).summary()[quantization]
+        problems = misses(scores, config)
+        stopped = sum(answers["stopped"])
+        if stopped < config.stop_rate_min * len(answers["stopped"]):
+            problems.append(f"{stopped}/{len(answers['stopped'])} answers stopped at <end_of_turn> (stop rate "
+                            f"{stopped / len(answers['stopped']):.2f} < {config.stop_rate_min:.2f})")
+        return problems
+
+    version = fingerprint(merged_hf_model["version"], cleaned_splits["version"], config.model_dump(),
+                          champion and champion["version"], EVAL_CODE)
+    report = artifacts.path("reports", "eval") / f"{version}.json"
+    if report.is_file():
+        context.log.info(f"eval_gate: {version} already generated at {report}; scoring it again, generating nothing")
+        generated = json.loads(report.read_text(encoding="utf-8"))
+    else:
+        generated = generate(context, config, merged_hf_model, champion, contents,
+                             lambda quantization, answers: not gguf_verdict(quantization, answers))
+        atomic_write_text(report, json.dumps({"contents": contents, "references": references, **generated},
+                                             ensure_ascii=False, indent=1))
+    systems = {**generated["systems"], LEAD_1: [metrics.lead_1(c, high) for c in contents]}
+    scored = bootstrap(systems)
+    summary = scored.summary()
+    baselines = [name for name in (LEAD_1, BASE_MODEL, IN_SERVICE) if name in systems]
+    differences = intervals.paired_differences(scored, FINE_TUNED, baselines)
+    predictions = systems[FINE_TUNED]
     samples = markdown_table(("article (head)", "reference", "prediction"),
-                             [(c[:40], r, p) for c, r, p in
-                              zip(contents[:10], references[:10], predictions[:10])])
-    shared = {"sample_size": len(rows), "baselines": dg.MetadataValue.md(table), "scores": dg.MetadataValue.json(scores),
-              "base_model_baseline": "scored" if base is not None else f"skipped: {base_skipped}",
+                             [(c[:40], r, p) for c, r, p in zip(contents[:10], references[:10], predictions[:10])])
+    shared = {"sample_size": len(rows), "baselines": dg.MetadataValue.md(scores_table(summary)),
+              "paired_differences": dg.MetadataValue.md(differences_table(FINE_TUNED, differences)),
+              "scores": dg.MetadataValue.json({name: {k: v["score"] for k, v in row.items()}
+                                               for name, row in summary.items()}),
+              "intervals": dg.MetadataValue.json(summary), "differences": dg.MetadataValue.json(differences),
+              "base_model_baseline": "scored" if BASE_MODEL in systems else f"skipped: {generated['base_skipped']}",
               "samples": dg.MetadataValue.md(samples), "predictions": dg.MetadataValue.path(str(report))}
     for check, (key, threshold_field) in GATES.items():
-        value, threshold = scores["fine-tuned"][key], getattr(config, threshold_field)
+        cell, threshold = summary[FINE_TUNED][key], getattr(config, threshold_field)
+        value = cell["score"] if config.gate_on == "score" else cell["low"]
         passed = value >= threshold
-        summary = f"{key} {value:.3f} {'≥' if passed else '<'} {threshold:.3f}" + ("" if passed else f" (missed by {threshold - value:.3f})")
+        what = key if config.gate_on == "score" else f"{key} lower bound"
+        summary_line = (f"{what} {value:.3f} {'≥' if passed else '<'} {threshold:.3f} (score {cell['score']:.3f} "
+                        f"[{cell['low']:.3f}, {cell['high']:.3f}])" + ("" if passed else f", missed by {threshold - value:.3f}"))
         yield dg.AssetCheckResult(
             check_name=check, passed=passed,
             severity=dg.AssetCheckSeverity.ERROR if check != LENGTH else dg.AssetCheckSeverity.WARN,
-            description=summary,
-            metadata={"score": value, "threshold": threshold, "missed_by": max(0.0, threshold - value),
-                      "summary": summary, **shared},
+            description=summary_line,
+            metadata={"score": cell["score"], "interval_low": cell["low"], "interval_high": cell["high"],
+                      "threshold": threshold, "missed_by": max(0.0, threshold - value), "summary": summary_line,
+                      **shared},
         )
+    yield certify_ggufs(merged_hf_model, generated["ggufs"], gguf_verdict)
+    yield against_champion(config, scored, champion)
 
 
-#: The checks whose failure keeps a model from being published or served (length compliance only warns).
-BLOCKING_CHECKS = tuple(check for check in GATES if check != LENGTH)
-MERGED = dg.AssetKey("merged_hf_model")
-RUN_THE_GATE = ("materialize merged_hf_model with its checks (`dagster asset materialize --select merged_hf_model`, "
-                "or 'Execute checks' on merged_hf_model in the UI)")
+def certify_ggufs(merged_hf_model: dict, answers: dict[str, dict], verdict) -> dg.AssetCheckResult:
+    """Certify each GGUF whose answers pass the 16-bit model's thresholds and stop rate, named with its sha256 in
+    ladder order (the first is the smallest, which ollama_model serves)."""
+    gguf = merged_hf_model["gguf"]
+    if gguf["skipped"]:
+        return dg.AssetCheckResult(check_name=GGUF_CERTIFIED, passed=True,
+                                   description=f"no GGUF to certify, none will ship: {gguf['skipped']}",
+                                   metadata={"certified": dg.MetadataValue.json({}), "skipped": gguf["skipped"]})
+    rows, certified, refused = [], {}, []
+    for quantization, file in gguf["files"].items():
+        if quantization not in answers:
+            rows.append((quantization, file["mib"], "–", "not scored: a smaller type passed"))
+            continue
+        problems = verdict(quantization, answers[quantization])
+        stopped = f"{sum(answers[quantization]['stopped'])}/{len(answers[quantization]['stopped'])}"
+        if problems:
+            refused.append(f"{quantization}: {'; '.join(problems)}")
+        else:
+            certified[quantization] = file["sha256"]
+        rows.append((quantization, file["mib"], stopped, "refused: " + "; ".join(problems) if problems else
+                     f"certified (sha256 {file['sha256'][:12]}…)"))
+    description = (f"certified {', '.join(certified)}" if certified else "no GGUF passed") + (
+        f"; refused {' | '.join(refused)}" if refused else "")
+    return dg.AssetCheckResult(
+        check_name=GGUF_CERTIFIED, passed=bool(certified), description=description,
+        metadata={"certified": dg.MetadataValue.json(certified), "chosen": next(iter(certified), "none"),
+                  "ggufs": dg.MetadataValue.md(markdown_table(("GGUF", "MiB", "stopped", "verdict"), rows))},
+    )
 
 
-class GateRefused(Exception):
-    """The eval gate did not pass on the merged model a consumer was about to publish or serve."""
+def against_champion(config: EvalGateConfig, scored, champion: Optional[dict]) -> dg.AssetCheckResult:
+    """The challenger against the model in service on the same articles: passes when no gate metric is worse by
+    more than the margin (the first model has no champion and passes here)."""
+    from titlegen_assets.evaluation import intervals
+
+    if champion is None:
+        return dg.AssetCheckResult(check_name=CHAMPION, passed=True,
+                                   description="no other model in service: judged on the thresholds alone")
+    comparison = intervals.champion_comparison(scored, FINE_TUNED, IN_SERVICE, BLOCKING_METRICS,
+                                               config.champion_margin, on_lower_bound=config.gate_on == "lower_bound")
+    worse = [row["reason"] for row in comparison.values() if not row["passed"]]
+    return dg.AssetCheckResult(
+        check_name=CHAMPION, passed=not worse,
+        description="; ".join(worse) if worse else f"not worse than {champion['version']} "
+        f"(served by {champion['served_by']}) by more than {config.champion_margin:g}",
+        metadata={"champion_version": champion["version"], "margin": config.champion_margin,
+                  "comparison": dg.MetadataValue.json(comparison),
+                  "table": dg.MetadataValue.md(markdown_table(("metric", "reason"),
+                                                              [(k, row["reason"]) for k, row in comparison.items()]))},
+    )
 
 
-def passed_gate(instance: dg.DagsterInstance, merged_hf_model: dict, consumer: str) -> dict[str, dg.AssetCheckEvaluation]:
-    """The gate's evaluations of the merged model this step loaded, read from Dagster's own check records.
+def passed_gate(context: dg.AssetExecutionContext, merged_hf_model: dict,
+                consumer: str) -> dict[str, dg.AssetCheckEvaluation]:
+    """The gate's evaluations of the merged model this step loaded; refuses it (``ChecksRefused``) unless every
+    blocking check passed on that materialization, in this run or an earlier one."""
+    return require_passed_checks(context, MERGED, merged_hf_model["version"], consumer, RUN_THE_GATE)
 
-    Raises ``GateRefused`` (with which metric missed and by how much, or what to run) unless every blocking check
-    evaluated *that* materialization of merged_hf_model and passed, in this run or any earlier one.
-    """
-    [record] = instance.fetch_materializations(MERGED, limit=1).records or [None]
-    if record is None:
-        raise GateRefused(f"{consumer}: merged_hf_model was never materialized; {RUN_THE_GATE}")
-    materialized_version = record.asset_materialization.tags.get("dagster/data_version")
-    if materialized_version != merged_hf_model["version"]:
-        raise GateRefused(f"{consumer}: the merged model loaded ({merged_hf_model['version']}) is not the latest "
-                          f"materialization of merged_hf_model ({materialized_version}); {RUN_THE_GATE}")
-    keys = [dg.AssetCheckKey(MERGED, name) for name in BLOCKING_CHECKS]
-    latest = instance.event_log_storage.get_latest_asset_check_execution_by_key(keys)
-    evaluations, problems = {}, []
-    for key in keys:
-        execution = latest.get(key)
-        evaluation = execution.event.asset_check_evaluation if execution and execution.event else None
-        target = evaluation.target_materialization_data if evaluation else None
-        if evaluation is None or target is None or target.storage_id != record.storage_id:
-            problems.append(f"{key.name} never ran on this materialization (run {record.run_id[:8]})")
-        elif not evaluation.passed:
-            problems.append(f"{key.name} failed: {evaluation.description}")
-        evaluations[key.name] = evaluation
-    if problems:
-        fix = RUN_THE_GATE if any("never ran" in p for p in problems) else (
-            "improve the model, or deliberately change the thresholds in eval_gate's config")
-        raise GateRefused(f"{consumer}: refusing merged_hf_model {merged_hf_model['version']} because the eval gate "
-                          f"did not pass ({'; '.join(problems)}). To go on: {fix}")
-    return evaluations
+
+def certified_ggufs(evaluations: dict[str, dg.AssetCheckEvaluation]) -> dict[str, str]:
+    """GGUF type -> sha256 of each file the gate certified, smallest first (empty when none was made)."""
+    return evaluations[GGUF_CERTIFIED].metadata["certified"].value

@@ -1,90 +1,108 @@
-"""Publish stage: hf_repo, one step from the merged folder to a Hub model repo (or a local folder target)."""
+"""Publish stage: hf_repo, one Hub commit (or a local folder target) holding exactly what the eval gate certified."""
 
 import json
+import os
 import shutil
 from pathlib import Path
+from typing import Optional
 
 import dagster as dg
 from pydantic import Field
 
-from titlegen_assets.defs.evaluation_checks import GATES, ROUGE_L, passed_gate
+from titlegen_assets.defs.evaluation_checks import GATES, GGUF_CERTIFIED, ROUGE_L, certified_ggufs, passed_gate
+from titlegen_assets.defs.guard import DATA_VERSION_TAG
 from titlegen_assets.defs.resources import ArtifactStore, HuggingFaceHub
-from titlegen_assets.export import gguf_export, model_card
+from titlegen_assets.export import model_card
+from titlegen_assets.export.gguf_export import require_certified
 from titlegen_assets.versioning.artifacts import atomic_folder
+from titlegen_assets.versioning.code_version import PUBLISH_CODE
 from titlegen_assets.versioning.fingerprint import fingerprint
-
-
-def _default_repo_id() -> str:
-    import os
-
-    org, repo = os.environ.get("HF_ORG", ""), os.environ.get("HF_REPO", "titlegen-gemma3n-zh-tw")
-    return f"{org}/{repo}" if org else repo
 
 
 class PublishConfig(dg.Config):
     """Where hf_repo publishes. The token is never config: it comes only from the HF_TOKEN environment variable."""
 
-    repo_id: str = Field(default_factory=_default_repo_id,
-                         description="Hub model repo, `org/name`; default from HF_ORG and HF_REPO.")
+    repo_id: Optional[str] = Field(
+        default=None,
+        description="Hub model repo, `org/name`. Default: HF_ORG / HF_REPO from the environment, HF_REPO defaulting "
+        "to a name derived from the base model (e.g. titlegen-gemma-3n-e4b-it-zh-tw).")
     private: bool = Field(default=True, description="Create the repo private (the default) or public.")
     commit_message: str = Field(default="titlegen: publish fine-tuned headline model", description="Hub commit message.")
-    export_gguf: bool = Field(default=True, description="Also export a GGUF where llama.cpp is available (LLAMA_CPP_DIR).")
-    gguf_quantization: str = Field(
-        default="Q4_K_M", description="GGUF type: Q4_K_M (default), Q8_0, ... or BF16/F32 straight from the converter."
-    )
+
+    def resolved_repo_id(self, base_model_name: str) -> str:
+        if self.repo_id:
+            return self.repo_id
+        org, repo = os.environ.get("HF_ORG", ""), os.environ.get("HF_REPO") or model_card.model_name_for(base_model_name)
+        return f"{org}/{repo}" if org else repo
 
 
-
-def gguf_skip_reason(config: PublishConfig, merged: Path) -> str | None:
-    """Why no GGUF is exported in this run, or None when it will be."""
-    if not config.export_gguf:
-        return "export_gguf is false"
-    if not (merged / "tokenizer.model").is_file():
-        return "the merged model has no SentencePiece tokenizer.model (the base model's was not found locally)"
-    return gguf_export.missing_tools(gguf_export.llama_cpp_dir())
-
-
-@dg.asset(group_name="publish", kinds={"huggingface"})
+@dg.asset(group_name="publish", kinds={"huggingface"}, code_version=PUBLISH_CODE)
 def hf_repo(
     context: dg.AssetExecutionContext, config: PublishConfig, artifacts: ArtifactStore, hub: HuggingFaceHub,
-    merged_hf_model: dict, lora_adapter: dict, cleaned_splits: dict,
+    merged_hf_model: dict,
 ) -> dg.Output[dict]:
-    """The merged model and its model card as one Hub commit; with no HF_TOKEN, the exact folder it would upload.
+    """The merged model, its certified GGUF files and its model card as one Hub commit; with no HF_TOKEN, the exact
+    folder it would upload. The card is built from the lineage of the merged model it publishes.
 
-    Refuses a merged model whose eval gate failed or never ran (Dagster's check records say which).
+    Refuses a merged model whose eval gate failed or never ran (Dagster's check records say which), and any file
+    whose sha256 is not the one the gate certified.
     """
-    evaluations = passed_gate(context.instance, merged_hf_model, "hf_repo")
+    evaluations = passed_gate(context, merged_hf_model, "hf_repo")
     scores = evaluations[ROUGE_L].metadata["scores"].value
-    thresholds = {GATES[name][0]: evaluation.metadata["threshold"].value for name, evaluation in evaluations.items()}
-    training = json.loads((Path(lora_adapter["path"]) / "training_config.json").read_text())
-    version = fingerprint(merged_hf_model["version"], scores, thresholds, config.model_dump(exclude={"commit_message"}))
+    thresholds = {GATES[name][0]: evaluation.metadata["threshold"].value for name, evaluation in evaluations.items()
+                  if name in GATES}
+    certified = certified_ggufs(evaluations)
+    repo_id = config.resolved_repo_id(merged_hf_model["base_model_name"])
+    training = json.loads((Path(merged_hf_model["adapter_path"]) / "training_config.json").read_text())
+    version = fingerprint(merged_hf_model["version"], scores, thresholds, certified, repo_id,
+                          config.model_dump(exclude={"commit_message"}), PUBLISH_CODE)
     target = artifacts.path("hub", version)
-    gguf_status = gguf_skip_reason(config, Path(merged_hf_model["path"]))
+    names = {quantization: f"{repo_id.split('/')[-1]}-{quantization}.gguf" for quantization in certified}
     if not target.exists():
         with atomic_folder(target) as staging:
             shutil.copytree(merged_hf_model["path"], staging, dirs_exist_ok=True)
-            rules = cleaned_splits["rules"]
-            card = model_card.build(config.repo_id, training["base_model"], model_card.DataLineage(**cleaned_splits["source"]),
-                                    training, scores, thresholds, (rules["title_min_chars"], rules["title_max_chars"]))
+            rules = merged_hf_model["rules"]
+            card = model_card.build(repo_id, merged_hf_model["base_model_name"],
+                                    model_card.DataLineage(**merged_hf_model["source"]), training, scores, thresholds,
+                                    (rules["title_min_chars"], rules["title_max_chars"]))
             card.save(staging / "README.md")
-            if gguf_status is None:
-                name = f"{config.repo_id.split('/')[-1]}-{config.gguf_quantization.upper()}.gguf"
-                context.log.info(f"hf_repo: exporting {name} with llama.cpp")
-                shutil.copyfile(gguf_export.exported(Path(merged_hf_model["path"]), artifacts.path(
-                    "gguf", merged_hf_model["version"]), config.gguf_quantization), staging / name)
-    if gguf_status:
-        context.log.info(f"hf_repo: GGUF export skipped: {gguf_status}")
+            for quantization, sha256 in certified.items():
+                source = Path(merged_hf_model["gguf"]["files"][quantization]["path"])
+                shutil.copyfile(require_certified(source, sha256, "hf_repo"), staging / names[quantization])
+    for quantization, sha256 in certified.items():  # the copy that uploads is the certified file
+        require_certified(target / names[quantization], sha256, "hf_repo")
     files = sorted(p.name for p in target.iterdir())
-    gguf_files = [f for f in files if f.endswith(".gguf")]
-    metadata = {"repo_id": config.repo_id, "private": config.private, "files": ", ".join(files),
-                "gguf": ", ".join(gguf_files) or f"skipped: {gguf_status}",
-                "path": dg.MetadataValue.path(str(target))}
-    if hub.configured():
-        commit = hub.publish(target, config.repo_id, config.private, config.commit_message)
+    refused = evaluations[GGUF_CERTIFIED].description
+    metadata = {"repo_id": repo_id, "private": config.private, "files": ", ".join(files),
+                "gguf": dg.MetadataValue.json({names[q]: sha256 for q, sha256 in certified.items()}),
+                "gguf_gate": refused, "base_model": merged_hf_model["base_model_name"],
+                "merged_version": merged_hf_model["version"], "path": dg.MetadataValue.path(str(target))}
+    published = already_published(context.instance, version) if hub.configured() else None
+    if published:
+        context.log.info(f"hf_repo: version {version} is already on the Hub at {published['commit_url']}; "
+                         "nothing uploaded")
+        metadata.update(target_kind="hub", uploaded=False, **published)
+    elif hub.configured():
+        commit = hub.publish(target, repo_id, config.private, config.commit_message)
         context.log.info(f"hf_repo: pushed {len(files)} files to {commit['commit_url']}")
-        metadata.update(target_kind="hub", commit_url=dg.MetadataValue.url(commit["commit_url"]), commit_sha=commit["commit_sha"])
+        metadata.update(target_kind="hub", uploaded=True, commit_url=dg.MetadataValue.url(commit["commit_url"]),
+                        commit_sha=commit["commit_sha"])
     else:
         context.log.warning(f"hf_repo: HF_TOKEN is not set, so nothing was uploaded; the folder that would be "
-                            f"uploaded to {config.repo_id} is {target}")
+                            f"uploaded to {repo_id} is {target}")
         metadata.update(target_kind="local folder (HF_TOKEN not set)")
-    return dg.Output({"path": str(target), "version": version, "repo_id": config.repo_id}, metadata=metadata)
+    return dg.Output({"path": str(target), "version": version, "repo_id": repo_id,
+                      "merged_version": merged_hf_model["version"], "gguf": {names[q]: certified[q] for q in certified}},
+                     data_version=dg.DataVersion(version), metadata=metadata)
+
+
+def already_published(instance: dg.DagsterInstance, version: str) -> dict | None:
+    """The commit of the last hf_repo materialization when it uploaded this same version, else None."""
+    event = instance.get_latest_materialization_event(dg.AssetKey("hf_repo"))
+    materialization = event.asset_materialization if event else None
+    if materialization is None or materialization.tags.get(DATA_VERSION_TAG) != version:
+        return None
+    metadata = materialization.metadata
+    if "commit_sha" not in metadata:
+        return None
+    return {"commit_url": metadata["commit_url"], "commit_sha": metadata["commit_sha"].value}

@@ -1,15 +1,19 @@
-"""Serve stage: ollama_model (created from the merged model's GGUF with the training prompt) and latency_report."""
+"""Serve stage: ollama_model (created from the certified GGUF with the training prompt) and latency_report."""
 
 import json
 from itertools import cycle, islice
-from typing import Literal, Optional
+from pathlib import Path
+from typing import Optional
 
 import dagster as dg
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from titlegen_assets.data.splitting import held_out_articles
-from titlegen_assets.defs.evaluation_checks import passed_gate
+from titlegen_assets.defs.evaluation_checks import GGUF_CERTIFIED, certified_ggufs, passed_gate
+from titlegen_assets.defs.guard import DATA_VERSION_TAG
 from titlegen_assets.defs.resources import ArtifactStore, OllamaServer
+from titlegen_assets.export.gguf_export import require_certified
+from titlegen_assets.export.model_card import model_name_for
 from titlegen_assets.prompts import TITLE_MAX_NEW_TOKENS
 from titlegen_assets.serving import latency, modelfile, ollama_client
 from titlegen_assets.ui.plots import histograms_png, markdown_image
@@ -17,57 +21,31 @@ from titlegen_assets.versioning.artifacts import atomic_write_text
 from titlegen_assets.versioning.code_version import SERVING_CODE
 from titlegen_assets.versioning.fingerprint import fingerprint
 
-#: What ``ollama create`` can quantize to (Ollama's ``ParseFileType``, read upper-cased), in Ollama's spelling;
-#: llama-quantize takes the same names when the GGUF is made here.
-OLLAMA_QUANTIZATIONS = ("q4_K_M", "q4_K_S", "q8_0")
-
 
 class OllamaModelConfig(dg.Config):
-    """The Ollama model created from the merged model: its llama.cpp GGUF by default, or its safetensors folder."""
+    """The Ollama model created from the GGUF file the eval gate certified (the smallest, when several passed)."""
 
-    model_name: str = Field(default="titlegen-gemma3n-zh-tw", description="Ollama model name.")
+    model_name: Optional[str] = Field(
+        default=None, description="Ollama model name; default derived from the base model (e.g. "
+        "titlegen-gemma-3n-e4b-it-zh-tw), so a fine-tune of one base never takes another's name.")
     tag: str = Field(default="latest", description="Ollama model tag.")
-    import_from: Literal["gguf", "safetensors"] = Field(
-        default="gguf",
-        description="gguf: the merged model converted by llama.cpp and quantized by llama-quantize (the import path "
-        "Ollama documents for every architecture); safetensors: upload the merged folder and let `ollama create` "
-        "convert and quantize it (Gemma 3 safetensors with quantize fail in open upstream reports, ollama#10611).",
-    )
-    quantize: Optional[str] = Field(
-        default="q4_K_M",
-        description="Quantization of the served model: q4_K_M, q4_K_S or q8_0; null keeps 16-bit (BF16). From gguf "
-        "it is done by llama-quantize before the upload (Ollama is not asked to quantize again); from safetensors "
-        "by `ollama create`.",
-    )
     temperature: float = Field(default=0.1, ge=0, le=2, description="Sampling temperature; titles want near-greedy.")
     num_predict: int = Field(default=TITLE_MAX_NEW_TOKENS, gt=0, description="Cap on generated tokens: a title is short.")
     keep_alive: str = Field(default="30m", description="How long Ollama keeps the model loaded after a request.")
 
-    @field_validator("quantize")
-    @classmethod
-    def _ollama_accepts(cls, value: Optional[str]) -> Optional[str]:
-        if value is None:
-            return None
-        spelled = {name.lower(): name for name in OLLAMA_QUANTIZATIONS}
-        if value.lower() not in spelled:
-            raise ValueError(f"quantize {value!r} is not a type Ollama quantizes to: use one of "
-                             f"{', '.join(OLLAMA_QUANTIZATIONS)} (case does not matter, e.g. q4_k_m is read as "
-                             "q4_K_M), or null to keep 16-bit")
-        return spelled[value.lower()]
-
-    @property
-    def name(self) -> str:
-        return f"{self.model_name}:{self.tag}"
+    def name(self, base_model_name: str) -> str:
+        return f"{self.model_name or model_name_for(base_model_name)}:{self.tag}"
 
 
 class LatencyConfig(dg.Config):
-    """The latency measurement against the spec (p50 ≤ 500 ms, p95 ≤ 1 s)."""
+    """The latency measurement against the spec (``serving.latency.SPEC_P50_MS`` / ``SPEC_P95_MS``)."""
 
     requests: int = Field(default=100, gt=0, description="Measured requests, built from test-split articles.")
     concurrency: int = Field(default=2, gt=0, description="Requests in flight at once (match OLLAMA_NUM_PARALLEL).")
     warmup: int = Field(default=3, ge=0, description="Requests sent first and not counted (model load).")
-    p50_max_ms: float = Field(default=500, gt=0, description="Spec: median client latency, milliseconds.")
-    p95_max_ms: float = Field(default=1000, gt=0, description="Spec: 95th percentile client latency, milliseconds.")
+    p50_max_ms: float = Field(default=latency.SPEC_P50_MS, gt=0, description="Spec: median client latency, milliseconds.")
+    p95_max_ms: float = Field(default=latency.SPEC_P95_MS, gt=0,
+                              description="Spec: 95th percentile client latency, milliseconds.")
 
 
 
@@ -76,43 +54,61 @@ def ollama_model(
     context: dg.AssetExecutionContext, config: OllamaModelConfig, artifacts: ArtifactStore, ollama: OllamaServer,
     merged_hf_model: dict, cleaned_splits: dict,
 ) -> dg.Output[dict]:
-    """The merged model on the Ollama server, created through the official client; the Modelfile is written too.
-
-    Refuses a merged model whose eval gate failed or never ran, like hf_repo.
-    """
-    from pathlib import Path
-
-    passed_gate(context.instance, merged_hf_model, "ollama_model")
-    host = ollama.base_url()
-    version = ollama.version()
-    ollama_client.require_version(version, host)
+    """The certified GGUF on the Ollama server, created through the official client with the training prompt; the
+    Modelfile is written too. Refuses a merged model whose eval gate failed or never ran, a merged model with no
+    certified GGUF, and a file whose sha256 is not the certified one. Recreates nothing when the same version is
+    already on the server."""
+    evaluations = passed_gate(context, merged_hf_model, "ollama_model")
+    certified = certified_ggufs(evaluations)
+    if not certified:
+        raise dg.Failure(f"ollama_model: merged_hf_model {merged_hf_model['version']} has no certified GGUF to serve "
+                         f"({evaluations[GGUF_CERTIFIED].description}); build llama.cpp where merged_hf_model runs "
+                         "(docker/build_llama_cpp.sh, LLAMA_CPP_DIR) and re-materialize it with its checks")
+    quantization, sha256 = next(iter(certified.items()))  # the smallest that passed
+    gguf = require_certified(Path(merged_hf_model["gguf"]["files"][quantization]["path"]), sha256, "ollama_model")
+    name = config.name(merged_hf_model["base_model_name"])
+    version = fingerprint(merged_hf_model["version"], sha256, name, config.model_dump(), SERVING_CODE)
+    host, server_version = ollama.base_url(), ollama.version()
+    ollama_client.require_version(server_version, host, merged_hf_model["architecture"])
     client = ollama.client()
-    plan = ollama_client.import_plan(config.import_from, config.quantize, Path(merged_hf_model["path"]),
-                               artifacts.path("gguf", merged_hf_model["version"]))
-    text = modelfile.render(plan.source, config.temperature, config.num_predict)
-    modelfile_path = atomic_write_text(artifacts.path("ollama", merged_hf_model["version"]) / "Modelfile", text)
+    text = modelfile.render(gguf, config.temperature, config.num_predict)
+    modelfile_path = atomic_write_text(artifacts.path("ollama", version) / "Modelfile", text)
+    previous = unchanged_on_server(context, client, name, version)
     try:
-        files = ollama_client.create_model(client, config.name, plan, config.temperature, config.num_predict,
-                                     context.log.info)
+        if previous:
+            context.log.info(f"ollama_model {name}: version {version} is already on the server; nothing re-created")
+        else:
+            ollama_client.create_model(client, name, gguf, sha256, config.temperature, config.num_predict,
+                                       context.log.info)
         article = held_out_articles(cleaned_splits["path"])[0]
-        answer = ollama_client.ask(client, config.name, article["content"], config.keep_alive)
+        answer = ollama_client.ask(client, name, article["content"], config.keep_alive)
         listed = {m.model: m for m in client.list().models}
     except Exception as error:
-        raise ollama_client.explain(error, host, version, config.name) from error
-    digest = listed[config.name].digest if config.name in listed else "unknown"
-    context.log.info(f"ollama_model {config.name}: sample title {answer.response.strip()!r}")
+        raise ollama_client.explain(error, host, server_version, name) from error
+    digest = listed[name].digest if name in listed else "unknown"
+    context.log.info(f"ollama_model {name}: sample title {answer.response.strip()!r}")
     return dg.Output(
-        {"name": config.name, "host": host, "digest": digest, "merged_version": merged_hf_model["version"],
-         "keep_alive": config.keep_alive},
-        data_version=dg.DataVersion(fingerprint(merged_hf_model["version"], config.model_dump(), SERVING_CODE)),
+        {"name": name, "host": host, "digest": digest, "merged_version": merged_hf_model["version"],
+         "keep_alive": config.keep_alive, "gguf": {quantization: sha256}},
+        data_version=dg.DataVersion(version),
         metadata={
-            "model": config.name, "quantization": config.quantize or "none (16-bit)", "import_from": config.import_from,
-            "server_version": version,
-            "host": host, "digest": digest, "files": len(files),
+            "model": name, "quantization": quantization, "gguf_sha256": sha256, "server_version": server_version,
+            "host": host, "digest": digest, "recreated": not previous,
             "sample_reference": article["title"], "sample_response": answer.response.strip(),
             "modelfile": dg.MetadataValue.md(f"```\n{text}```"), "modelfile_path": dg.MetadataValue.path(str(modelfile_path)),
         },
     )
+
+
+def unchanged_on_server(context: dg.AssetExecutionContext, client, name: str, version: str) -> bool:
+    """Whether the last ollama_model materialization made this same version and the server still holds that model
+    (same digest): then nothing needs re-creating."""
+    event = context.instance.get_latest_materialization_event(dg.AssetKey("ollama_model"))
+    materialization = event.asset_materialization if event else None
+    if materialization is None or materialization.tags.get(DATA_VERSION_TAG) != version:
+        return False
+    listed = {m.model: m.digest for m in client.list().models}
+    return listed.get(name) == materialization.metadata["digest"].value
 
 
 @dg.asset(group_name="serve", kinds={"ollama"})
@@ -124,7 +120,7 @@ def latency_report(
 
     Measures only a model whose eval gate passed (the gate of the merged model ollama_model was created from).
     """
-    passed_gate(context.instance, {"version": ollama_model["merged_version"]}, "latency_report")
+    passed_gate(context, {"version": ollama_model["merged_version"]}, "latency_report")
     host, version = ollama.base_url(), ollama.version()
     contents = [row["content"] for row in held_out_articles(cleaned_splits["path"])]
     prompts = list(islice(cycle(contents), config.requests))
@@ -156,7 +152,7 @@ def latency_report(
     )
 
 
-@dg.asset_check(asset=latency_report, description="client latency p50 ≤ 500 ms and p95 ≤ 1 s (LatencyConfig)")
+@dg.asset_check(asset=latency_report, description=f"{latency.spec_in_words()} (LatencyConfig's defaults)")
 def latency_spec(latency_report: dict) -> dg.AssetCheckResult:
     wall, spec = latency_report["wall_ms"], latency_report["spec"]
     return dg.AssetCheckResult(

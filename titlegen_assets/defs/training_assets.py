@@ -1,21 +1,27 @@
-"""Training stage (GPU): lora_adapter (Unsloth on NVIDIA, TRL + PEFT elsewhere) and merged_hf_model (16-bit)."""
+"""Training stage (GPU): lora_adapter (Unsloth on NVIDIA, TRL + PEFT elsewhere) and merged_hf_model (16-bit folder
+and its GGUF files, each to be certified by the eval gate)."""
 
 import json
 import shutil
 from pathlib import Path
 
 import dagster as dg
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from titlegen_assets.data.splitting import held_out_articles
+from titlegen_assets.defs.guard import require_passed_checks
 from titlegen_assets.defs.resources import ArtifactStore
 from titlegen_assets.deploy.gpu import GPU_ASSET_TAGS, GPU_OP_TAGS, GPU_POOL
+from titlegen_assets.export.gguf_export import DEFAULT_LADDER, quantization_name
 from titlegen_assets.prompts import TITLE_MAX_NEW_TOKENS
 from titlegen_assets.training.settings import LoraSettings
 from titlegen_assets.ui.plots import markdown_image
-from titlegen_assets.versioning.artifacts import atomic_folder
+from titlegen_assets.versioning.artifacts import atomic_folder, version_lock
 from titlegen_assets.versioning.code_version import MERGE_CODE, TRAINING_CODE
 from titlegen_assets.versioning.fingerprint import fingerprint
+
+RUN_THE_DATA_CHECKS = ("materialize cleaned_splits with its checks (`dagster asset materialize --select "
+                       "raw_dataset,cleaned_splits`, or data_job)")
 
 
 class TrainingConfig(dg.Config, LoraSettings):
@@ -23,9 +29,34 @@ class TrainingConfig(dg.Config, LoraSettings):
 
 
 class MergeConfig(dg.Config):
-    """The merged model's one sample generation, a quick look that the reloaded folder works."""
+    """The merged 16-bit folder and the GGUF files made from it: the one place the shipped quantization is set."""
 
     sample_max_new_tokens: int = Field(default=TITLE_MAX_NEW_TOKENS, gt=0, description="Cap for the sample title.")
+    gguf: str = Field(
+        default="auto",
+        description="GGUF files made with llama.cpp, which the eval gate scores through llama-server and hf_repo and "
+        "ollama_model ship: auto (every type of gguf_ladder; the smallest whose answers pass the gate ships), one "
+        "type (Q4_K_M, Q5_K_M, Q6_K, Q8_0, BF16, F32, any case), or none. Where llama.cpp is not built, none is "
+        "made and the run says so.",
+    )
+    gguf_ladder: list[str] = Field(default=list(DEFAULT_LADDER),
+                                   description="The types auto tries, smallest first.")
+
+    @field_validator("gguf")
+    @classmethod
+    def _known_gguf(cls, value: str) -> str:
+        return value.lower() if value.lower() in ("auto", "none") else quantization_name(value)
+
+    @field_validator("gguf_ladder")
+    @classmethod
+    def _known_ladder(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("gguf_ladder is empty: list at least one GGUF type, e.g. [Q4_K_M, Q8_0]")
+        return [quantization_name(name) for name in value]
+
+    def quantizations(self) -> list[str]:
+        """The GGUF types to make, in the order the gate tries them."""
+        return [] if self.gguf == "none" else self.gguf_ladder if self.gguf == "auto" else [self.gguf]
 
 
 
@@ -36,22 +67,29 @@ def lora_adapter(
 ) -> dg.Output[dict]:
     """A LoRA adapter for headline generation under ``adapters/<version>/``; an interrupted run resumes."""
     from titlegen_assets.training import environment
-    from titlegen_assets.training.base_model import resolve_base_model
+    from titlegen_assets.training.base_model import base_model_identity, resolve_base_model
     from titlegen_assets.training.lora import LOSS_CURVE, train_lora
 
+    require_passed_checks(context, dg.AssetKey("cleaned_splits"), cleaned_splits["version"], "lora_adapter",
+                          RUN_THE_DATA_CHECKS)
     backend = environment.pick_backend(config.backend)
-    version = fingerprint(cleaned_splits["version"], config.model_dump(), backend, TRAINING_CODE)
-    target = artifacts.path("adapters", version)
     base_model = resolve_base_model(config.base_model, artifacts.base(), context.log.info)
-    if target.exists():
-        context.log.info(f"lora_adapter {version} already trained at {target}; reusing it")
-    else:
-        work_dir = artifacts.path("adapters", f".work-{version}")
-        with atomic_folder(target) as staging:
-            train_lora(config, cleaned_splits["path"], base_model, staging, work_dir, context.log.info)
-        shutil.rmtree(work_dir, ignore_errors=True)
+    base_identity = base_model_identity(base_model)
+    version = fingerprint(cleaned_splits["version"], config.model_dump(), backend, base_identity, TRAINING_CODE)
+    target = artifacts.path("adapters", version)
+    with version_lock(target):  # a concurrent run of the same version waits here, then reuses the folder
+        if target.exists():
+            context.log.info(f"lora_adapter {version} already trained at {target}; reusing it")
+        else:
+            work_dir = artifacts.path("adapters", f".work-{version}")
+            with atomic_folder(target) as staging:
+                train_lora(config, cleaned_splits["path"], base_model, staging, work_dir, context.log.info)
+            shutil.rmtree(work_dir, ignore_errors=True)
     result = json.loads((target / "train_result.json").read_text())
-    manifest = {"path": str(target), "version": version, "backend": backend, "base_model": base_model}
+    manifest = {"path": str(target), "version": version, "backend": backend, "base_model": base_model,
+                "base_model_name": config.base_model, "base_model_identity": base_identity,
+                "inputs": {"cleaned_splits": cleaned_splits["version"]}, "source": cleaned_splits["source"],
+                "rules": cleaned_splits["rules"]}
     return dg.Output(
         manifest,
         data_version=dg.DataVersion(version),
@@ -60,6 +98,7 @@ def lora_adapter(
             "device": result["device"],
             "precision": result["precision"],
             "base_model": config.base_model,
+            "base_model_identity": base_identity,
             "steps": result["global_step"],
             "train_loss": result["train_loss"],
             "eval_loss": result["eval_loss"],
@@ -84,31 +123,45 @@ def merged_hf_model(
     context: dg.AssetExecutionContext, config: MergeConfig, artifacts: ArtifactStore,
     lora_adapter: dict, cleaned_splits: dict,
 ) -> dg.Output[dict]:
-    """The adapter merged into a 16-bit Hugging Face folder under ``merged/<version>/``, reloaded and tried once."""
+    """The adapter merged into a 16-bit Hugging Face folder under ``merged/<version>/``, reloaded and tried once, and
+    the GGUF files made from it under ``gguf/<version>/`` (what the eval gate scores and the consumers ship)."""
     from titlegen_assets.evaluation.generation import generate_titles
+    from titlegen_assets.export import gguf_export
     from titlegen_assets.export.gguf_export import copy_sentencepiece_model
     from titlegen_assets.training.merge import load_for_generation, merge_adapter
 
-    version = fingerprint(lora_adapter["version"], MERGE_CODE)
+    quantizations = config.quantizations()
+    version = fingerprint(lora_adapter["version"], quantizations, gguf_export.toolchain_id(), MERGE_CODE)
     target = artifacts.path("merged", version)
-    if target.exists():
-        context.log.info(f"merged_hf_model {version} already at {target}; reusing it")
-    else:
-        with atomic_folder(target) as staging:
-            merge_adapter(Path(lora_adapter["path"]), lora_adapter["base_model"], lora_adapter["backend"], staging)
-            copy_sentencepiece_model(lora_adapter["base_model"], staging)
+    with version_lock(target):
+        if target.exists():
+            context.log.info(f"merged_hf_model {version} already at {target}; reusing it")
+        else:
+            with atomic_folder(target) as staging:
+                merge_adapter(Path(lora_adapter["path"]), lora_adapter["base_model"], lora_adapter["backend"], staging)
+                copy_sentencepiece_model(lora_adapter["base_model"], staging)
+    gguf = {**gguf_export.exported_files(target, artifacts.path("gguf", version), quantizations, context.log.info),
+            "mode": "auto" if config.gguf == "auto" else "fixed"}
+    if gguf["skipped"]:
+        context.log.warning(f"merged_hf_model: no GGUF made, so none can be certified or shipped: {gguf['skipped']}")
     model, tokenizer = load_for_generation(str(target), lora_adapter["backend"])
     article = held_out_articles(cleaned_splits["path"])[0]
     [sample] = generate_titles(model, tokenizer, [article["content"]], config.sample_max_new_tokens)
     context.log.info(f"merged_hf_model sample title: {sample!r} (reference {article['title']!r})")
     saved_config = json.loads((target / "config.json").read_text())
+    lineage = {key: lora_adapter[key] for key in ("base_model_name", "base_model_identity", "source", "rules")}
     return dg.Output(
-        {"path": str(target), "version": version, "base_model": lora_adapter["base_model"], "backend": lora_adapter["backend"]},
+        {"path": str(target), "version": version, "base_model": lora_adapter["base_model"],
+         "backend": lora_adapter["backend"], "architecture": saved_config.get("model_type", "unknown"),
+         "gguf": gguf, "adapter_path": lora_adapter["path"],
+         "inputs": {"lora_adapter": lora_adapter["version"], **lora_adapter["inputs"]}, **lineage},
         data_version=dg.DataVersion(version),
         metadata={
             "size_mb": folder_size_mb(target),
             "dtype": saved_config.get("dtype") or saved_config.get("torch_dtype", "unknown"),
             "files": ", ".join(sorted(p.name for p in target.iterdir())),
+            "gguf": ", ".join(f"{q} ({f['mib']} MiB, sha256 {f['sha256'][:12]})" for q, f in gguf["files"].items())
+            or f"none: {gguf['skipped']}",
             "sample_article": article["content"][:120],
             "sample_reference": article["title"],
             "sample_generation": sample,

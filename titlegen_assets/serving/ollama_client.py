@@ -1,20 +1,19 @@
-"""Serving with Ollama through its official client: create the model from the merged model's GGUF (or its
-safetensors folder), ask it, time it."""
+"""Serving with Ollama through its official client: create the model from the GGUF file the eval gate certified,
+ask it, time it."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
-from titlegen_assets.export import gguf_export
 from titlegen_assets.prompts import INSTRUCTION, article_text, ollama_template
 from titlegen_assets.serving import modelfile
 
-#: The first release that imports Gemma 3n safetensors (text only).
-MIN_VERSION = (0, 9, 3)
+#: The first Ollama release that runs each architecture (a model's ``model_type``): Gemma 3 arrived in 0.6.0,
+#: Gemma 3n in 0.9.3. The README quotes this table; the Docker stack pins a release above both.
+MIN_OLLAMA = {"gemma3": "0.6.0", "gemma3_text": "0.6.0", "gemma3n": "0.9.3", "gemma3n_text": "0.9.3"}
 
 
 def parse_version(version: str) -> tuple[int, ...]:
@@ -25,12 +24,13 @@ def parse_version(version: str) -> tuple[int, ...]:
     return tuple(numbers)
 
 
-def require_version(version: str, host: str) -> None:
-    if parse_version(version) < MIN_VERSION:
+def require_version(version: str, host: str, architecture: str) -> None:
+    """Refuse an Ollama too old for the model's architecture, before anything is uploaded."""
+    needed = MIN_OLLAMA.get(architecture)
+    if needed and parse_version(version) < parse_version(needed):
         raise RuntimeError(
-            f"Ollama {version} at OLLAMA_HOST={host} cannot import Gemma 3n safetensors (needs "
-            f"{'.'.join(map(str, MIN_VERSION))} or newer); upgrade Ollama (re-run its installer, or "
-            "`docker compose pull ollama`)"
+            f"Ollama {version} at OLLAMA_HOST={host} cannot run a {architecture} model (needs {needed} or newer); "
+            "upgrade Ollama (re-run its installer, or `docker compose pull ollama`)"
         )
 
 
@@ -43,46 +43,29 @@ def explain(error: Exception, host: str, version: str, model: str) -> RuntimeErr
         fix = f"model {model} is not on the server: materialize ollama_model first"
     elif "memory" in text.lower():
         fix = "the server ran out of memory: use a smaller quantization (q4_K_M), unload other models, or set OLLAMA_NUM_PARALLEL=1"
-    elif "intermediate_size" in text or "unsupported" in text.lower() or "architecture" in text.lower():
-        fix = "this Ollama cannot import this model's config (Gemma 3n needs a mid-2026 or newer release; ollama issue 11615): upgrade Ollama"
+    elif "unsupported" in text.lower() or "architecture" in text.lower():
+        fix = ("this Ollama cannot run this model's architecture (the first releases that can: "
+               f"{', '.join(f'{arch} {version}' for arch, version in MIN_OLLAMA.items())}): upgrade Ollama")
     else:
         fix = "see the server's log (`journalctl -u ollama` or `docker compose logs ollama`)"
     return RuntimeError(f"Ollama failed {where}: {text.rstrip('.')}. {fix}")
 
 
-@dataclass(frozen=True)
-class ImportPlan:
-    """What ``ollama create`` is given, and the Modelfile's FROM for users who create it by hand."""
-
-    source: Path
-    files: dict[str, Path]
-    quantize: str | None
-
-
-def import_plan(import_from: str, quantize: str | None, merged_dir: Path, gguf_dir: Path) -> ImportPlan:
-    """From gguf: the merged model's GGUF made by llama.cpp at ``quantize`` (exported once under ``gguf_dir``,
-    shared with hf_repo); Ollama refuses to quantize an already quantized GGUF, so it is not asked to. From
-    safetensors: every file of the merged folder, quantized by ``ollama create``."""
-    if import_from == "gguf":
-        gguf = gguf_export.exported(merged_dir, gguf_dir, quantize or "BF16")
-        return ImportPlan(gguf, {gguf.name: gguf}, None)
-    files = {str(path.relative_to(merged_dir)): path for path in modelfile.model_files(merged_dir)}
-    return ImportPlan(merged_dir, files, quantize)
-
-
-def create_model(client, name: str, plan: ImportPlan, temperature: float, num_predict: int,
-                 log: Callable[[str], None]) -> dict[str, str]:
-    """Upload the plan's files as blobs, then create the model from them with the training prompt."""
-    digests = {}
-    for relative, path in plan.files.items():
-        digests[relative] = client.create_blob(path)
-        log(f"uploaded {relative} ({path.stat().st_size / 2**20:.1f} MiB)")
+def create_model(client, name: str, gguf: Path, certified_sha256: str, temperature: float, num_predict: int,
+                 log: Callable[[str], None]) -> str:
+    """Upload the certified GGUF as a blob (Ollama names a blob by its sha256, so the upload is refused unless it is
+    the certified file), then create the model from it with the training prompt. Returns the blob digest."""
+    digest = client.create_blob(gguf)
+    if digest != f"sha256:{certified_sha256}":
+        raise RuntimeError(f"Ollama stored {gguf.name} as {digest}, not the certified sha256:{certified_sha256[:16]}…; "
+                           "the file changed after the eval gate ran: re-materialize merged_hf_model with its checks")
+    log(f"uploaded {gguf.name} ({gguf.stat().st_size / 2**20:.1f} MiB, {digest[:19]}…)")
     for progress in client.create(
-        model=name, files=digests, template=ollama_template(), system=INSTRUCTION,
-        parameters=modelfile.parameters(temperature, num_predict), quantize=plan.quantize, stream=True,
+        model=name, files={gguf.name: digest}, template=ollama_template(), system=INSTRUCTION,
+        parameters=modelfile.parameters(temperature, num_predict), stream=True,
     ):
         log(f"ollama create: {progress.status}")
-    return digests
+    return digest
 
 
 def ask(client, name: str, content: str, keep_alive: str, stream: bool = False):

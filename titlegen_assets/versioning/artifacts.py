@@ -20,33 +20,83 @@ def final_path(root: Path, kind: str, version: str) -> Path:
 
 
 @contextlib.contextmanager
+def version_lock(target: Path) -> Iterator[None]:
+    """Hold an exclusive lock on one version while it is made, so concurrent runs of the same version wait for each
+    other instead of training twice (``flock`` on ``.lock-<name>`` beside it: released when the process dies, and
+    seen across processes and containers that share the artifact volume)."""
+    import fcntl
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target.parent / f".lock-{target.name}", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _staging_is_live(staging: Path) -> bool:
+    """Whether a process still holds the staging folder's lock (its maker is alive, in any container on the volume)."""
+    import fcntl
+
+    lock = staging / STAGING_LOCK
+    if not lock.is_file():
+        return False
+    with open(lock, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    return False
+
+
+#: The lock file inside a staging folder; held by the run writing it, removed before the rename.
+STAGING_LOCK = ".staging.lock"
+
+
+@contextlib.contextmanager
 def atomic_folder(target: Path) -> Iterator[Path]:
     """Yield a temporary sibling of ``target``; rename it to ``target`` only if the block succeeds.
 
-    If ``target`` already exists (same version produced before), the new copy is discarded and the existing one
-    kept, so a re-materialization never overwrites what an earlier run produced. Staging folders that a killed
-    run left for the same target are removed first: they can only be half-written.
+    If ``target`` exists by then (the same version produced by another run, maybe at the same time), the new copy is
+    discarded and the existing one kept, so a re-materialization never overwrites what an earlier run produced.
+    Staging folders that a killed run left for the same target are removed first; a live run's staging folder (its
+    lock still held) is left alone.
     """
+    import fcntl
+
     target.parent.mkdir(parents=True, exist_ok=True)
     for leftover in target.parent.glob(f".tmp-{target.name}-*"):
-        shutil.rmtree(leftover, ignore_errors=True)
+        if not _staging_is_live(leftover):
+            shutil.rmtree(leftover, ignore_errors=True)
     staging = target.parent / f".tmp-{target.name}-{uuid.uuid4().hex[:8]}"
     staging.mkdir()
-    try:
-        yield staging
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    if target.exists():
-        shutil.rmtree(staging, ignore_errors=True)
-    else:
-        os.replace(staging, target)
+    with open(staging / STAGING_LOCK, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # held until the folder is renamed or removed: a sweeper leaves it alone
+        try:
+            yield staging
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        try:
+            os.replace(staging, target)
+        except OSError:
+            if not target.is_dir():
+                raise
+            shutil.rmtree(staging, ignore_errors=True)  # another run renamed the same version first: keep theirs
+        else:
+            (target / STAGING_LOCK).unlink()
 
 
 def atomic_write_text(path: Path, text: str) -> Path:
-    """Write a file through a temporary sibling and a rename, so readers never see half of it."""
+    """Write a file through a temporary sibling and a rename, so readers never see half of it; a failed write
+    (a full disk) leaves no temporary file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = path.parent / f".tmp-{path.name}-{uuid.uuid4().hex[:8]}"
-    staging.write_text(text, encoding="utf-8")
-    os.replace(staging, path)
+    try:
+        staging.write_text(text, encoding="utf-8")
+        os.replace(staging, path)
+    finally:
+        staging.unlink(missing_ok=True)
     return path
