@@ -48,7 +48,7 @@ def train_lora(
             f"{len(splits['train'])} train / {len(validation) if validation is not None else 0} validation rows")
         args_for = partial(sft.sft_args, config, work_dir / sft.CHECKPOINTS, precision, validation is not None)
         trainer, tokenizer = backend_module(backend).build_trainer(
-            config, base_model, splits["train"], validation, args_for, sft.callbacks(log, extra_callbacks)
+            config, base_model, splits["train"], validation, args_for, sft.callbacks(log, extra_callbacks), log=log
         )
         return trainer, tokenizer, sft.run(trainer, work_dir, log, backend, precision)
 
