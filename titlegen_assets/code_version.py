@@ -33,8 +33,8 @@ def source_digest(*names: str, root: Path = PACKAGE, length: int = 12) -> str:
 DATA_CODE = source_digest("cleaning.py", "dedup.py", "splitting.py", "sources.py")
 #: What shapes the adapter: the one prompt (instruction, chat template) and the training code.
 TRAINING_CODE = source_digest("prompts.py", "chat_template.jinja", "processing.py", "training", "smoke_model")
-#: What shapes the merged folder: the merge, the chat template and stops it writes, and the GGUF-side tokenizer copy.
-MERGE_CODE = source_digest("training/merge.py", "prompts.py", "chat_template.jinja", "gguf_export.py")
+#: What shapes the merged folder: the merge, the chat template and stops it writes, and the SentencePiece model it carries.
+MERGE_CODE = source_digest("training/merge.py", "training/tokenizer_files.py", "prompts.py", "chat_template.jinja")
 #: What shapes the gate's predictions and scores.
 EVAL_CODE = source_digest("prompts.py", "chat_template.jinja", "processing.py", "generation.py", "metrics.py")
 #: What shapes the served model: the prompt and the Modelfile.

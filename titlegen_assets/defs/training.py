@@ -23,10 +23,15 @@ def lora_adapter(
 ) -> dg.Output[dict]:
     """A LoRA adapter for headline generation under ``adapters/<version>/``; an interrupted run resumes."""
     from titlegen_assets.training import environment
+
+    backend = environment.pick_backend(config.backend)
+    if backend == "unsloth":  # before anything below imports trl, transformers or peft
+        from titlegen_assets.training.unsloth_backend import import_unsloth_first
+
+        import_unsloth_first(context.log.warning)
     from titlegen_assets.training.base_model import resolve_base_model
     from titlegen_assets.training.lora import LOSS_CURVE, train_lora
 
-    backend = environment.pick_backend(config.backend)
     version = fingerprint(cleaned_splits["version"], config.model_dump(), backend, TRAINING_CODE)
     target = artifacts.path("adapters", version)
     base_model = resolve_base_model(config.base_model, artifacts.base(), context.log.info)
@@ -46,6 +51,7 @@ def lora_adapter(
             "backend": backend,
             "device": result["device"],
             "precision": result["precision"],
+            **result.get("weights", {}),  # what the weights were after loading, read from the model
             "base_model": config.base_model,
             "steps": result["global_step"],
             "train_loss": result["train_loss"],
@@ -72,8 +78,11 @@ def merged_hf_model(
     lora_adapter: dict, cleaned_splits: dict,
 ) -> dg.Output[dict]:
     """The adapter merged into a 16-bit Hugging Face folder under ``merged/<version>/``, reloaded and tried once."""
+    if lora_adapter["backend"] == "unsloth":  # before anything below imports trl, transformers or peft
+        from titlegen_assets.training.unsloth_backend import import_unsloth_first
+
+        import_unsloth_first(context.log.warning)
     from titlegen_assets.generation import generate_titles
-    from titlegen_assets.gguf_export import copy_sentencepiece_model
     from titlegen_assets.training.merge import load_for_generation, merge_adapter
 
     version = fingerprint(lora_adapter["version"], MERGE_CODE)
@@ -83,7 +92,6 @@ def merged_hf_model(
     else:
         with atomic_folder(target) as staging:
             merge_adapter(Path(lora_adapter["path"]), lora_adapter["base_model"], lora_adapter["backend"], staging)
-            copy_sentencepiece_model(lora_adapter["base_model"], staging)
     model, tokenizer = load_for_generation(str(target), lora_adapter["backend"])
     article = held_out_articles(cleaned_splits["path"])[0]
     [sample] = generate_titles(model, tokenizer, [article["content"]], config.sample_max_new_tokens)

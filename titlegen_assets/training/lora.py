@@ -60,7 +60,8 @@ def train_lora(
         log(f"{error}; precision 'auto' retries in fp32 from the start")
         shutil.rmtree(work_dir / sft.CHECKPOINTS, ignore_errors=True)
         trainer, tokenizer, result = attempt("fp32")
-    sft.save_adapter(trainer, tokenizer, target, result, {**config.model_dump(), "resolved_base_model": base_model})
+    sft.save_adapter(trainer, tokenizer, target, result, {**config.model_dump(), "resolved_base_model": base_model},
+                     log)
     loss_curve(result.log_history, target / LOSS_CURVE)
     return result
 

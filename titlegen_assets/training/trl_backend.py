@@ -84,6 +84,7 @@ def build_trainer(config, base_model: str, train, validation, args_for, callback
 
     args = args_for(completion_only_loss=True)
     tokenizer = with_chat_template(AutoTokenizer.from_pretrained(base_model))
+    # bf16 trains bf16 weights; fp16 keeps fp32 weights under fp16 autocast (Trainer refuses fp16 master weights)
     model = AutoModelForCausalLM.from_pretrained(base_model, dtype=torch.bfloat16 if args.bf16 else torch.float32)
     tokens = {"trainable_token_indices": {"embed_tokens": token_ids(tokenizer, config.train_tokens)}} if config.train_tokens else {}
     lora = LoraConfig(
