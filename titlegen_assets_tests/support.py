@@ -52,3 +52,23 @@ def write_gguf(path, architecture: str = "gemma3", file_type=None):
     writer.write_tensors_to_file()
     writer.close()
     return path
+
+
+def trl_cpu_training_blocker() -> str | None:
+    """Why TRL's SFTTrainer cannot train on a CPU with the installed TRL, or None where it can.
+
+    TRL 1.15.0 (constraints/gpu.txt) computes every SFT loss, in training and evaluation, through its fused LM head
+    (``trl/trainer/utils.py`` ``add_fused_lm_head`` -> ``trl/kernels/chunked_logprob.py`` ``ChunkedLogProbFunction``),
+    which launches a Triton kernel on every device: on a CPU tensor Triton raises ``RuntimeError: 0 active drivers``.
+    No public SFTConfig option avoids it (``compute_loss_func`` and label smoothing still call the fused head for the
+    metrics). TRL 1.16.0 added a PyTorch fold off CUDA/XPU (``_use_triton(device)``), so CPU training needs >= 1.16.
+    """
+    from importlib.metadata import version
+
+    from packaging.version import Version
+
+    installed = version("trl")
+    if Version(installed) < Version("1.16"):
+        return (f"TRL {installed} cannot train on a CPU (its fused LM head runs a Triton kernel: '0 active drivers'); "
+                "the GPU pins train on CUDA, the CPU pins (TRL 1.16) train here")
+    return None

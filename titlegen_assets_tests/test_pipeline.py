@@ -148,3 +148,25 @@ def test_a_second_run_on_unchanged_data_and_code_trains_scores_uploads_and_creat
     for node in ("lora_adapter", "merged_hf_model"):
         assert again.output_for_node(node)["version"] == first.output_for_node(node)["version"]
     assert again.asset_materializations_for_node("ollama_model")[0].metadata["recreated"].value is False
+
+
+def test_a_retrained_model_is_judged_against_the_model_in_service_and_a_worse_one_never_replaces_it(artifact_root):
+    """Model A is served; B (one training step) is scored beside A on the same articles in B's gate. The check's
+    verdict must follow the paired differences it reports, and a refused B must leave A in service."""
+    instance = dg.DagsterInstance.ephemeral()
+    with OllamaDouble() as server:
+        ollama = OllamaServer(host=server.host)
+        assert materialize([*THROUGH_MERGE, "ollama_model"], demo_config(max_steps=30), instance, ollama=ollama).success
+        challenger = materialize(THROUGH_MERGE, demo_config(max_steps=1, champion_margin=0.0), instance)
+        check = next(e for e in challenger.get_asset_check_evaluations() if e.check_name == "not_worse_than_champion")
+        comparison = check.metadata["comparison"].value
+        assert set(comparison) == {"rougeL", "bleu1", "title_only_rate"}
+        assert check.passed == all(row["difference"] >= 0.0 for row in comparison.values())
+        assert all(row["champion"] == pytest.approx(row["challenger"] - row["difference"]) for row in comparison.values())
+        served = materialize(["ollama_model"], demo_config(), instance, ollama=ollama)
+        creates = [request for request in server.requests if request == ("POST", "/api/create")]
+        if check.passed:
+            assert served.success and len(creates) == 2
+        else:
+            assert "not_worse_than_champion failed" in step_error(served, "ollama_model")
+            assert "champion" in check.description and len(creates) == 1, "the champion stays served"

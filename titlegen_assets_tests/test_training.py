@@ -6,6 +6,11 @@ import pytest
 
 from titlegen_assets.prompts import INSTRUCTION, chat_template, prompt_messages, stop_token_ids, training_example
 from titlegen_assets.training.settings import LoraSettings
+from titlegen_assets_tests.support import trl_cpu_training_blocker
+
+#: Every test here also runs with the GPU pins (.venv-gpu); those that train need TRL >= 1.16 on a CPU.
+pytestmark = pytest.mark.gpu_pins
+needs_cpu_training = pytest.mark.skipif(trl_cpu_training_blocker() is not None, reason=str(trl_cpu_training_blocker()))
 
 TINY = dict(base_model="titlegen/smoke-gemma3n-tiny", backend="trl", max_steps=4, checkpoint_steps=2, logging_steps=1,
             per_device_train_batch_size=4, gradient_accumulation_steps=1, max_seq_length=512,
@@ -34,6 +39,7 @@ def test_loss_is_on_the_title_and_end_of_turn_only(smoke_base_model, sample_spli
     assert trained == ids[start:]
 
 
+@needs_cpu_training
 def test_training_resumes_from_the_last_checkpoint_and_merges_into_a_loadable_16bit_folder(
     smoke_base_model, sample_splits, tmp_path
 ):
@@ -118,6 +124,7 @@ def test_auto_precision_on_a_cpu_is_bf16_only_with_native_bf16(flags, expected, 
     assert environment.pick_precision("fp32") == "fp32"
 
 
+@needs_cpu_training
 def test_a_bf16_run_whose_loss_turns_non_finite_is_retried_in_fp32(smoke_base_model, sample_splits, tmp_path, monkeypatch):
     from transformers import TrainerCallback
 
@@ -143,6 +150,7 @@ def test_a_bf16_run_whose_loss_turns_non_finite_is_retried_in_fp32(smoke_base_mo
                    tmp_path / "adapter2", tmp_path / "work2", logs.append, [OverflowInBf16()])
 
 
+@needs_cpu_training
 def test_on_a_cpu_only_the_completion_goes_through_the_output_head_and_the_loss_is_unchanged(
     smoke_base_model, sample_splits, tmp_path, monkeypatch
 ):

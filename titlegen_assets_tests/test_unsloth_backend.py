@@ -12,6 +12,11 @@ import pytest
 from titlegen_assets.prompts import INSTRUCTION
 from titlegen_assets.training.settings import LoraSettings
 from titlegen_assets_tests.doubles import unsloth_double
+from titlegen_assets_tests.support import trl_cpu_training_blocker
+
+#: Also run with the GPU pins (.venv-gpu); the double trains with plain TRL, which needs TRL >= 1.16 on a CPU.
+pytestmark = pytest.mark.gpu_pins
+needs_cpu_training = pytest.mark.skipif(trl_cpu_training_blocker() is not None, reason=str(trl_cpu_training_blocker()))
 
 HUB_NAME = "unsloth/gemma-3n-E4B-it"
 TINY = dict(base_model=HUB_NAME, backend="unsloth", max_steps=2, per_device_train_batch_size=2,
@@ -39,6 +44,7 @@ def test_unsloth_gives_a_processor_for_gemma3n_and_a_tokenizer_for_a_text_only_c
     assert isinstance(processing_class, PreTrainedTokenizerBase) == (kind == "tokenizer")
 
 
+@needs_cpu_training
 def test_unsloth_training_has_bos_once_and_loss_only_after_the_model_turn_marker(kind, sample_splits, tmp_path):
     import datasets
 
@@ -89,6 +95,7 @@ def test_generation_adds_bos_once_and_pads_on_the_left(kind):
         assert unpadded[-len(marker):] == marker, "the prompt ends with the model turn's opener"
 
 
+@needs_cpu_training
 def test_merged_model_sample_and_eval_gate_run_on_the_unsloth_path(kind, resources):
     from titlegen_assets.defs.data_assets import cleaned_splits, raw_dataset
     from titlegen_assets.defs.evaluation_checks import eval_gate

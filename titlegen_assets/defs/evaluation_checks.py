@@ -176,6 +176,10 @@ def eval_gate(
 ) -> Iterator[dg.AssetCheckResult]:
     """Generate once for the test split; score the fine-tune, the baselines, the champion and each GGUF with
     intervals; gate on the fine-tune's thresholds, its GGUFs and the champion."""
+    if merged_hf_model["backend"] == "unsloth":  # before anything below imports trl, transformers or peft
+        from titlegen_assets.training.unsloth_backend import import_unsloth_first
+
+        import_unsloth_first(context.log.warning)
     from titlegen_assets.evaluation import intervals, metrics
 
     rows = held_out_articles(cleaned_splits["path"])[: config.max_samples]

@@ -67,12 +67,17 @@ def lora_adapter(
 ) -> dg.Output[dict]:
     """A LoRA adapter for headline generation under ``adapters/<version>/``; an interrupted run resumes."""
     from titlegen_assets.training import environment
+
+    backend = environment.pick_backend(config.backend)
+    if backend == "unsloth":  # before anything below imports trl, transformers or peft
+        from titlegen_assets.training.unsloth_backend import import_unsloth_first
+
+        import_unsloth_first(context.log.warning)
     from titlegen_assets.training.base_model import base_model_identity, resolve_base_model
     from titlegen_assets.training.lora import LOSS_CURVE, train_lora
 
     require_passed_checks(context, dg.AssetKey("cleaned_splits"), cleaned_splits["version"], "lora_adapter",
                           RUN_THE_DATA_CHECKS)
-    backend = environment.pick_backend(config.backend)
     base_model = resolve_base_model(config.base_model, artifacts.base(), context.log.info)
     base_identity = base_model_identity(base_model)
     version = fingerprint(cleaned_splits["version"], config.model_dump(), backend, base_identity, TRAINING_CODE)
@@ -97,6 +102,7 @@ def lora_adapter(
             "backend": backend,
             "device": result["device"],
             "precision": result["precision"],
+            **result.get("weights", {}),  # what the weights were after loading, read from the model
             "base_model": config.base_model,
             "base_model_identity": base_identity,
             "steps": result["global_step"],
@@ -125,9 +131,12 @@ def merged_hf_model(
 ) -> dg.Output[dict]:
     """The adapter merged into a 16-bit Hugging Face folder under ``merged/<version>/``, reloaded and tried once, and
     the GGUF files made from it under ``gguf/<version>/`` (what the eval gate scores and the consumers ship)."""
+    if lora_adapter["backend"] == "unsloth":  # before anything below imports trl, transformers or peft
+        from titlegen_assets.training.unsloth_backend import import_unsloth_first
+
+        import_unsloth_first(context.log.warning)
     from titlegen_assets.evaluation.generation import generate_titles
     from titlegen_assets.export import gguf_export
-    from titlegen_assets.export.gguf_export import copy_sentencepiece_model
     from titlegen_assets.training.merge import load_for_generation, merge_adapter
 
     quantizations = config.quantizations()
@@ -139,7 +148,6 @@ def merged_hf_model(
         else:
             with atomic_folder(target) as staging:
                 merge_adapter(Path(lora_adapter["path"]), lora_adapter["base_model"], lora_adapter["backend"], staging)
-                copy_sentencepiece_model(lora_adapter["base_model"], staging)
     gguf = {**gguf_export.exported_files(target, artifacts.path("gguf", version), quantizations, context.log.info),
             "mode": "auto" if config.gguf == "auto" else "fixed"}
     if gguf["skipped"]:

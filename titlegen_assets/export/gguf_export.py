@@ -212,19 +212,3 @@ def write_sentencepiece_model(gguf_file: Path, target: Path) -> Path:
     normalizer.add_dummy_prefix = bool(space_prefix.contents()) if space_prefix else True
     target.write_bytes(model.SerializeToString())
     return target
-
-
-def copy_sentencepiece_model(base_model: str, target: Path) -> bool:
-    """Put the base model's ``tokenizer.model`` beside a merged model: GGUF conversion needs it and
-    ``save_pretrained`` does not write it. A Hub base is read from the local Hugging Face cache only."""
-    local = Path(base_model) / "tokenizer.model"
-    if local.is_file():
-        shutil.copyfile(local, target / "tokenizer.model")
-        return True
-    try:
-        from huggingface_hub import hf_hub_download
-
-        shutil.copyfile(hf_hub_download(base_model, "tokenizer.model", local_files_only=True), target / "tokenizer.model")
-        return True
-    except Exception:  # not cached or not a SentencePiece model: GGUF export will say it is skipped
-        return False

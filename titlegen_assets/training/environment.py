@@ -98,3 +98,31 @@ def peak_memory_mb() -> dict[str, float]:
     if torch.cuda.is_available():
         peak["gpu_peak_allocated_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
     return peak
+
+
+def torch_dtype(precision: str):
+    """The torch dtype a resolved precision loads weights in (``bf16``, ``fp16``, ``fp32``)."""
+    import torch
+
+    return {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[precision]
+
+
+def precision_of(args) -> str:
+    """The precision a TrainingArguments/SFTConfig trains in."""
+    return "bf16" if args.bf16 else "fp16" if args.fp16 else "fp32"
+
+
+def loaded_weights(model) -> dict[str, str]:
+    """What the weights are after loading, read from the model, not from the config asked for: the dtype of the
+    frozen floating-point weights (the base model under LoRA) and, where layers are 4-bit (bitsandbytes
+    ``Params4bit``, stored as uint8 with a ``quant_state``), that they are and the dtype they compute in."""
+    parameters = list(model.parameters())
+    floating = [p for p in parameters if p.is_floating_point()]
+    frozen = [p for p in floating if not p.requires_grad] or floating
+    weights = {"weights_dtype": str(frozen[0].dtype).removeprefix("torch.") if frozen else "none"}
+    quantized = [p for p in parameters if getattr(p, "quant_state", None) is not None]
+    if quantized:
+        state = quantized[0].quant_state
+        weights["weights_4bit"] = f"{len(quantized)} tensors ({getattr(state, 'quant_type', '4-bit')})"
+        weights["compute_dtype"] = str(state.dtype).removeprefix("torch.")
+    return weights

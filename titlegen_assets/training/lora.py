@@ -48,7 +48,7 @@ def train_lora(
             f"{len(splits['train'])} train / {len(validation) if validation is not None else 0} validation rows")
         args_for = partial(sft.sft_args, config, work_dir / sft.CHECKPOINTS, precision, validation is not None)
         trainer, tokenizer = backend_module(backend).build_trainer(
-            config, base_model, splits["train"], validation, args_for, sft.callbacks(log, extra_callbacks)
+            config, base_model, splits["train"], validation, args_for, sft.callbacks(log, extra_callbacks), log=log
         )
         return trainer, tokenizer, sft.run(trainer, work_dir, log, backend, precision)
 
@@ -60,7 +60,8 @@ def train_lora(
         log(f"{error}; precision 'auto' retries in fp32 from the start")
         shutil.rmtree(work_dir / sft.CHECKPOINTS, ignore_errors=True)
         trainer, tokenizer, result = attempt("fp32")
-    sft.save_adapter(trainer, tokenizer, target, result, {**config.model_dump(), "resolved_base_model": base_model})
+    sft.save_adapter(trainer, tokenizer, target, result, {**config.model_dump(), "resolved_base_model": base_model},
+                     log)
     loss_curve(result.log_history, target / LOSS_CURVE)
     return result
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from titlegen_assets.training.tokenizer_files import copy_sentencepiece
+
 
 def merge_adapter(adapter_dir: Path, base_model: str, backend: str, target: Path) -> None:
-    """Unsloth's ``save_pretrained_merged`` on its path; PEFT ``merge_and_unload`` + ``save_pretrained`` elsewhere."""
+    """Unsloth's ``save_pretrained_merged`` on its path; PEFT ``merge_and_unload`` + ``save_pretrained`` elsewhere.
+    Either way the folder gets the adapter's SentencePiece ``tokenizer.model`` (the run's own), for GGUF export."""
     if backend == "unsloth":
         from unsloth import FastModel
 
@@ -14,6 +17,7 @@ def merge_adapter(adapter_dir: Path, base_model: str, backend: str, target: Path
 
         model, tokenizer = FastModel.from_pretrained(model_name=str(adapter_dir), load_in_4bit=False)
         save_merged(model, tokenizer, target)
+        copy_sentencepiece(adapter_dir, target)
         return
     import torch
     from peft import PeftModel
@@ -27,6 +31,7 @@ def merge_adapter(adapter_dir: Path, base_model: str, backend: str, target: Path
     tokenizer = with_chat_template(AutoTokenizer.from_pretrained(str(adapter_dir)))
     tokenizer.save_pretrained(str(target))
     with_generation_stops(GenerationConfig.from_pretrained(base_model), tokenizer).save_pretrained(str(target))
+    copy_sentencepiece(adapter_dir, target)
 
 
 def load_for_generation(folder: str, backend: str = "trl"):

@@ -33,6 +33,8 @@ class TrainResult:
     peak_memory: dict[str, float]
     environment: dict[str, str]
     log_history: list[dict] = field(default_factory=list)
+    #: read from the trained model (``environment.loaded_weights``): what the weights were, not what was asked for
+    weights: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
@@ -153,13 +155,18 @@ def run(trainer, work_dir: Path, log: Callable[[str], None], backend: str, preci
         peak_memory=environment.peak_memory_mb(),
         environment=environment.report(backend),
         log_history=history,
+        weights=environment.loaded_weights(trainer.model),
     )
 
 
-def save_adapter(trainer, tokenizer, target: Path, result: TrainResult, config_dump: dict) -> None:
-    """The adapter folder: PEFT weights, tokenizer, training_config.json and trainer_state.json."""
+def save_adapter(trainer, tokenizer, target: Path, result: TrainResult, config_dump: dict,
+                 log: Callable[[str], None] = lambda _: None) -> None:
+    """The adapter folder: PEFT weights, tokenizer (with its SentencePiece model), training_config.json and
+    trainer_state.json."""
+    from titlegen_assets.training.tokenizer_files import save_tokenizer
+
     trainer.save_model(str(target))
-    tokenizer.save_pretrained(str(target))
+    save_tokenizer(tokenizer, target, config_dump.get("resolved_base_model") or config_dump["base_model"], log)
     trainer.state.save_to_json(str(target / "trainer_state.json"))
     (target / "training_config.json").write_text(json.dumps(config_dump, indent=2))
     (target / "train_result.json").write_text(result.to_json())

@@ -8,19 +8,33 @@ head, which is how the model learns to end its turn).
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+
+#: TRL's private choice of the compact (completion-only) fused-head path, ``_use_triton(device) -> bool`` in
+#: ``trl/trainer/utils.py`` (imported there from ``trl/kernels/chunked_logprob.py``) since TRL 1.16.0; absent in 1.15.0.
+PRIVATE_DEVICE_CHOICE = "_use_triton"
+
 #: Attention and MLP projections of the language model; vision and audio towers of the multimodal checkpoint are left out.
 LANGUAGE_LINEAR = r"^(?!.*(?:vision|audio)).*\.(?:q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)$"
 
 
-def sft_trainer_class():
+def sft_trainer_class(log: Callable[[str], None] = logging.getLogger(__name__).warning):
     """SFTTrainer that, off CUDA/XPU too, sends only the positions that carry loss through the output head.
 
     TRL 1.16's fused LM head scores only the completion on Triton devices, and every position elsewhere (it keeps
     tile shapes fixed for compiled backends such as Neuron). On a CPU nothing is compiled, and the 262k-row head over
-    the prompt is most of a training step, so the same completion-only path is taken there.
+    the prompt is most of a training step, so the same completion-only path is taken there. That choice is TRL's
+    private ``trl.trainer.utils._use_triton`` (TRL >= 1.16): where it is missing (TRL 1.15, the GPU pins), TRL's own
+    SFTTrainer is used as it is, and the log says so.
     """
     from trl import SFTTrainer
     from trl.trainer import utils as trl_utils
+
+    if not callable(getattr(trl_utils, PRIVATE_DEVICE_CHOICE, None)):
+        log(f"TRL {trl_version()} has no trl.trainer.utils.{PRIVATE_DEVICE_CHOICE} (it arrived in TRL 1.16): training "
+            "with TRL's own SFTTrainer, whose output head scores every position off CUDA")
+        return SFTTrainer
 
     class CompletionHeadSFTTrainer(SFTTrainer):
         def compute_loss(self, *args, **kwargs):
@@ -32,6 +46,12 @@ def sft_trainer_class():
                 trl_utils._use_triton = on_device
 
     return CompletionHeadSFTTrainer
+
+
+def trl_version() -> str:
+    from importlib.metadata import version
+
+    return version("trl")
 
 
 def token_ids(tokenizer, tokens: list[str]) -> list[int]:
@@ -54,7 +74,7 @@ def give_trained_head_its_bias(model) -> None:
         head.bias = head.original_module.bias
 
 
-def build_trainer(config, base_model: str, train, validation, args_for, callbacks):
+def build_trainer(config, base_model: str, train, validation, args_for, callbacks, log: Callable[[str], None] = logging.getLogger(__name__).warning):
     import torch
     from peft import LoraConfig
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -64,13 +84,14 @@ def build_trainer(config, base_model: str, train, validation, args_for, callback
 
     args = args_for(completion_only_loss=True)
     tokenizer = with_chat_template(AutoTokenizer.from_pretrained(base_model))
+    # bf16 trains bf16 weights; fp16 keeps fp32 weights under fp16 autocast (Trainer refuses fp16 master weights)
     model = AutoModelForCausalLM.from_pretrained(base_model, dtype=torch.bfloat16 if args.bf16 else torch.float32)
     tokens = {"trainable_token_indices": {"embed_tokens": token_ids(tokenizer, config.train_tokens)}} if config.train_tokens else {}
     lora = LoraConfig(
         r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
         target_modules=LANGUAGE_LINEAR, bias="none", task_type="CAUSAL_LM", **tokens,
     )
-    trainer = sft_trainer_class()(
+    trainer = sft_trainer_class(log)(
         model=model, args=args, processing_class=tokenizer, peft_config=lora, callbacks=callbacks,
         train_dataset=conversational(train), eval_dataset=conversational(validation) if validation is not None else None,
     )

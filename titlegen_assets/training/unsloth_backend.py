@@ -6,20 +6,42 @@ language layers, render with the chat template, mask everything but the model's 
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
+
 from titlegen_assets.prompts import MODEL_TURN, USER_TURN
 
+#: What Unsloth patches at import and warns about when they come first (``unsloth/_gpu_init.py``, 2026.10.7:
+#: ``critical_modules = ["trl", "transformers", "peft"]``).
+PATCHED_BY_UNSLOTH = ("trl", "transformers", "peft")
 
-def build_trainer(config, base_model: str, train, validation, args_for, callbacks):
+
+def import_unsloth_first(log: Callable[[str], None]) -> None:
+    """Import ``unsloth`` before TRL, transformers and PEFT, so the classes this process uses are the patched ones.
+    A GPU step calls this before anything else it imports; if one of them is already loaded, the log says which."""
+    if "unsloth" not in sys.modules:
+        early = [name for name in PATCHED_BY_UNSLOTH if name in sys.modules]
+        if early:
+            log(f"{', '.join(early)} imported before unsloth in this process: Unsloth's patches miss what was bound "
+                "before; run the GPU steps in their own process (the default multiprocess executor)")
+    import unsloth  # noqa: F401
+
+
+def build_trainer(config, base_model: str, train, validation, args_for, callbacks, log: Callable[[str], None] = print):
+    import_unsloth_first(log)
     from trl import SFTTrainer
     from unsloth import FastModel
     from unsloth.chat_templates import train_on_responses_only
 
     from titlegen_assets.prompts import training_example
+    from titlegen_assets.training.environment import precision_of, torch_dtype
     from titlegen_assets.training.processing import text_tokenizer
 
+    args = args_for(dataset_text_field="text")
     model, tokenizer = FastModel.from_pretrained(
         model_name=base_model,
         max_seq_length=config.max_seq_length,
+        dtype=torch_dtype(precision_of(args)),  # Unsloth may still change it (no bf16 on the GPU): read back after
         load_in_4bit=config.load_in_4bit,
         full_finetuning=False,
     )
@@ -48,7 +70,7 @@ def build_trainer(config, base_model: str, train, validation, args_for, callback
     trainer = SFTTrainer(
         model=model,
         processing_class=tokenizer,
-        args=args_for(dataset_text_field="text"),
+        args=args,
         train_dataset=train.map(to_text, remove_columns=train.column_names),
         eval_dataset=validation.map(to_text, remove_columns=validation.column_names) if validation is not None else None,
         callbacks=callbacks,
