@@ -1,6 +1,5 @@
 """Helpers the test modules share: the demo run config and materializations through the production Definitions."""
 
-import copy
 from importlib import resources as pkg_resources
 
 import dagster as dg
@@ -9,11 +8,15 @@ import yaml
 from titlegen_assets.definitions import defs
 
 
+def shipped_config(name: str) -> dict:
+    """One of the run configs the package ships (``configs/<name>``), as a dict."""
+    return yaml.safe_load((pkg_resources.files("titlegen_assets") / "configs" / name).read_text())
+
+
 def demo_config(max_steps: int = 4, **eval_overrides) -> dict:
     """The shipped smoke config (smoke model, thresholds 0), shortened for tests; ``eval_overrides`` change the eval
     gate's thresholds. The real demo (configs/demo.yaml) trains Gemma 3 270M: minutes, not seconds."""
-    config = yaml.safe_load((pkg_resources.files("titlegen_assets") / "configs" / "smoke.yaml").read_text())
-    config = copy.deepcopy(config)
+    config = shipped_config("smoke.yaml")
     config["ops"]["lora_adapter"]["config"]["max_steps"] = max_steps
     config["ops"]["eval_gate"]["config"].update(eval_overrides)
     return config

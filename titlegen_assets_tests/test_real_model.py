@@ -5,6 +5,9 @@ stray tokens. With the turn tokens' embedding rows trained (``train_tokens``) a 
 is enough for every title to end at ``<end_of_turn>``, which the saved generation config stops at.
 """
 
+import shutil
+from pathlib import Path
+
 import datasets
 import pytest
 
@@ -60,3 +63,38 @@ def test_a_briefly_fine_tuned_gemma3_270m_ends_every_title_at_end_of_turn(real_g
         title = tokenizer.decode(generated[:-1], skip_special_tokens=True).strip()
         assert generated[-1] == end_of_turn, f"ran past the title: {tokenizer.decode(generated)!r}"
         assert metrics.is_title_only(title) and 8 <= len(title) <= 30, title
+
+
+@pytest.mark.real_model
+def test_the_demo_certifies_the_smallest_gguf_that_still_scores_and_stops_and_serves_exactly_that_file(
+    artifact_root, llama_cpp, real_gemma3_270m, monkeypatch
+):
+    """The README demo's own fine-tune through the whole gate: each GGUF of the ladder scored through llama-server;
+    the first that passes is certified and served, every smaller one refused with its reason."""
+    import dagster as dg
+
+    from titlegen_assets.defs.resources import OllamaServer
+    from titlegen_assets.versioning.fingerprint import file_sha256
+    from titlegen_assets_tests.doubles.hub_double import HubDouble
+    from titlegen_assets_tests.doubles.ollama_server import OllamaDouble
+    from titlegen_assets_tests.support import materialize, shipped_config
+
+    _, cache_root = real_gemma3_270m
+    shutil.copytree(cache_root / "base_models", artifact_root / "base_models", dirs_exist_ok=True)  # de-quantized once
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    selection = ["raw_dataset", "cleaned_splits", "lora_adapter", "merged_hf_model", "hf_repo", "ollama_model"]
+    with OllamaDouble() as server:
+        result = materialize(selection, shipped_config("demo.yaml"), dg.DagsterInstance.ephemeral(), hub=HubDouble(),
+                             ollama=OllamaServer(host=server.host))
+    gate = next(e for e in result.get_asset_check_evaluations() if e.check_name == "gguf_certified")
+    assert result.success, gate.description
+    ladder = list(result.output_for_node("merged_hf_model")["gguf"]["files"])
+    certified = gate.metadata["certified"].value
+    [chosen] = list(certified)  # auto stops at the first type that passes
+    refused = ladder[: ladder.index(chosen)]
+    assert all(f"{quantization}: " in gate.description for quantization in refused), gate.description
+    served = result.output_for_node("ollama_model")
+    assert served["gguf"] == {chosen: certified[chosen]} and f"sha256:{certified[chosen]}" in server.blobs
+    published = Path(result.output_for_node("hf_repo")["path"])
+    assert [file_sha256(p) for p in published.glob("*.gguf")] == [certified[chosen]]
+    print(f"demo ladder: refused {refused}, certified {chosen}: {gate.description}")  # RESULTS.md quotes it
