@@ -165,8 +165,11 @@ def local_torch_index(wheel_dirs: list[str]):
         (Path(root) / "simple" / "torch").mkdir(parents=True)
         (Path(root) / "simple" / "torch" / wheels[0].name).symlink_to(wheels[0])
         host = bridge_gateway()
-        handler = partial(http.server.SimpleHTTPRequestHandler, directory=root)
-        handler.log_message = lambda *a: None
+        class QuietHandler(http.server.SimpleHTTPRequestHandler):
+            def log_message(self, *args):  # one line per wheel request would bury the suite's own progress
+                pass
+
+        handler = partial(QuietHandler, directory=root)
         server = serve_on_stable_port(host, handler)
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()
