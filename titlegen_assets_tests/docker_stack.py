@@ -1,9 +1,12 @@
 """Brings up the real Docker stack for the `docker` test suite, and takes it down again.
 
 A Docker engine (Debian's docker.io) is installed and started when none answers; base images the Dockerfiles name
-are stood in for by local builds (``docker_standins/``), since no registry can be reached; ``titlegen:cpu`` is built
-from ``docker/Dockerfile`` with torch from the machine's local wheel folder; then ``docker/compose.yaml`` runs with
-Compose v1 (the one Debian ships). Everything started here is stopped by id when the suite ends.
+are stood in for by local builds (``docker_standins/``), since no registry can be reached; the CPU image is built
+from ``docker/Dockerfile`` with torch from the machine's local wheel folder and llama.cpp from the machine's build;
+then ``docker/compose.yaml`` runs with Compose v1 (the one Debian ships). Every image this suite makes has a name of
+its own under ``titlegen-test/``, mapped in through the compose environment, so a user's images are never shadowed.
+Everything started here is stopped by id when the suite ends, and every image, container, volume and network it
+made is removed (:class:`DockerInventory`).
 """
 
 from __future__ import annotations
@@ -11,7 +14,6 @@ from __future__ import annotations
 import http.server
 import json
 import os
-import re
 import secrets
 import shutil
 import socket
@@ -25,16 +27,27 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
-import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 DOCKER = REPO / "docker"
 STANDINS = Path(__file__).resolve().parent / "docker_standins"
 ENGINE_PACKAGES = ["docker.io", "containerd", "runc", "debootstrap", "docker-compose"]
 SERVICES = ["postgres", "titlegen_code", "webserver", "daemon"]
-CPU_IMAGE = "titlegen:cpu"
+# The suite's own names: never the names of the images production pulls or builds.
+DEBIAN_IMAGE = "titlegen-test/debian:bookworm-minbase"
+STANDIN_IMAGES = {  # docker_standins/<name>.Dockerfile -> the stand-in's tag
+    "python": "titlegen-test/python:3.11-slim-bookworm",
+    "postgres": "titlegen-test/postgres:16",
+    "nginx": "titlegen-test/nginx:1.27",
+}
+CPU_IMAGE = "titlegen-test/titlegen:cpu"
+#: compose.yaml's image variables, pointed at the suite's images
+IMAGE_ENV = {"TITLEGEN_PYTHON_IMAGE": STANDIN_IMAGES["python"], "TITLEGEN_POSTGRES_IMAGE": STANDIN_IMAGES["postgres"],
+             "TITLEGEN_NGINX_IMAGE": STANDIN_IMAGES["nginx"], "TITLEGEN_CPU_IMAGE": CPU_IMAGE,
+             "TITLEGEN_GPU_IMAGE": CPU_IMAGE}  # no GPU image here: GPU runs start from the CPU image
 PROJECT = "titlegen-ci"
 TORCH_INDEX_PORT = 38765
+KEEP_IMAGES_ENV = "TITLEGEN_TEST_KEEP_IMAGES"
 
 
 def log(message: str) -> None:
@@ -92,22 +105,19 @@ def docker_engine(hook_log: Path):
         engine_log.close()
 
 
-def from_image(dockerfile: Path) -> str:
-    return re.search(r"^FROM\s+(\S+)", dockerfile.read_text(), re.MULTILINE).group(1)
-
-
-def make_base_images() -> None:
-    """Stand-ins for the images the CPU Dockerfile and compose's PostgreSQL name, tagged with those names."""
-    compose = yaml.safe_load((DOCKER / "compose.yaml").read_text())
+def make_base_images() -> list[str]:
+    """Stand-ins for the base images of the CPU Dockerfile, compose's PostgreSQL and the proxy's nginx, under the
+    suite's own names; returns the tags it built (a failing debootstrap or build prints its whole log)."""
     log("building base-image stand-ins (debootstrap the first time: a few minutes)")
-    run("bash", str(STANDINS / "make_base_images.sh"), from_image(DOCKER / "Dockerfile"),
-        compose["services"]["postgres"]["image"], timeout=1200)
+    done = run("bash", str(STANDINS / "make_base_images.sh"), DEBIAN_IMAGE,
+               *(f"{name}={tag}" for name, tag in STANDIN_IMAGES.items()), timeout=1800)
+    return [line.split(" ", 1)[1] for line in done.stdout.splitlines() if line.startswith("built ")]
 
 
 def require_nvidia_device_requests() -> None:
     """An engine this suite did not start must accept NVIDIA device requests (the NVIDIA Container Toolkit), or the
     training run could not start: say so before building anything."""
-    probe = docker("run", "--rm", "--gpus", "all", "--entrypoint", "true", from_image(DOCKER / "Dockerfile"),
+    probe = docker("run", "--rm", "--gpus", "all", "--entrypoint", "true", STANDIN_IMAGES["python"],
                    check=False, timeout=120)
     if probe.returncode != 0:
         raise RuntimeError("the running Docker engine refuses NVIDIA device requests "
@@ -116,9 +126,22 @@ def require_nvidia_device_requests() -> None:
 
 
 def bridge_gateway() -> str:
-    """The host's address on the default bridge, where build containers reach a server on the host."""
-    inspected = json.loads(docker("network", "inspect", "bridge").stdout)
-    return inspected[0]["IPAM"]["Config"][0]["Gateway"]
+    """The host's address on the default bridge, where build containers reach a server on the host.
+
+    An engine started on an empty /var/lib/docker reports the default bridge's IPAM config without a "Gateway"
+    (only "Subnet"; the gateway is recorded from its second start on): then the address is read from the bridge
+    interface itself. This KeyError was the fresh machine's first-run failure."""
+    import ipaddress
+
+    inspected = json.loads(docker("network", "inspect", "bridge").stdout)[0]
+    config = inspected["IPAM"]["Config"][0]
+    if config.get("Gateway"):
+        return config["Gateway"]
+    interface = inspected.get("Options", {}).get("com.docker.network.bridge.name", "docker0")
+    shown = run("ip", "-o", "-4", "addr", "show", "dev", interface, check=False).stdout.split()
+    if "inet" in shown:
+        return shown[shown.index("inet") + 1].split("/")[0]
+    return str(next(ipaddress.ip_network(config["Subnet"]).hosts()))
 
 
 def serve_on_stable_port(host: str, handler) -> http.server.ThreadingHTTPServer:
@@ -142,8 +165,11 @@ def local_torch_index(wheel_dirs: list[str]):
         (Path(root) / "simple" / "torch").mkdir(parents=True)
         (Path(root) / "simple" / "torch" / wheels[0].name).symlink_to(wheels[0])
         host = bridge_gateway()
-        handler = partial(http.server.SimpleHTTPRequestHandler, directory=root)
-        handler.log_message = lambda *a: None
+        class QuietHandler(http.server.SimpleHTTPRequestHandler):
+            def log_message(self, *args):  # one line per wheel request would bury the suite's own progress
+                pass
+
+        handler = partial(QuietHandler, directory=root)
         server = serve_on_stable_port(host, handler)
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()
@@ -169,13 +195,110 @@ def pip_wheel_dirs() -> list[str]:
     return [d for d in dict.fromkeys(found) if Path(d).is_dir()]
 
 
-def build_cpu_image() -> None:
-    with local_torch_index(pip_wheel_dirs()) as build_args:
+#: what docker/Dockerfile's llama_cpp stage keeps of a built tree (docker/llama_cpp_prebuilt/README.md)
+LLAMA_CPP_FILES = ["convert_hf_to_gguf.py", "conversion", "gguf-py", "models/templates", "LICENSE",
+                   "build/bin/llama-quantize", "build/bin/llama-server", "build/bin/llama-simple"]
+
+
+@contextmanager
+def staged_llama_cpp(root: Path | None):
+    """This machine's llama.cpp build (the tests' own ``llama_cpp`` fixture) staged in the build context, so the
+    image copies it rather than compiling for 5 minutes; emptied again afterwards. Without one (None), the image
+    compiles its own. Its binaries are static and built GGML_NATIVE=OFF on Debian bookworm, as the image is."""
+    stage = DOCKER / "llama_cpp_prebuilt"
+    try:
+        if root is not None:
+            for name in LLAMA_CPP_FILES:
+                target = stage / name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                (shutil.copytree if (root / name).is_dir() else shutil.copy2)(root / name, target)
+        yield root
+    finally:
+        for child in stage.iterdir():
+            if child.name != "README.md":
+                shutil.rmtree(child) if child.is_dir() else child.unlink()
+
+
+def build_image(dockerfile: Path, tag: str, context: Path, build_args: dict, timeout: float) -> None:
+    """docker build whose failure raises with the build's own output (the failing step's log), not a summary."""
+    flags = [item for name, value in build_args.items() for item in ("--build-arg", f"{name}={value}")]
+    with tempfile.NamedTemporaryFile("w+", suffix=".log", prefix="docker-build-") as output:
+        result = subprocess.run(["docker", "build", "--rm", "--force-rm", "-f", str(dockerfile), "-t", tag, *flags,
+                                 str(context)], stdout=output, stderr=subprocess.STDOUT, timeout=timeout)
+        if result.returncode != 0:
+            output.seek(0)
+            lines = output.read().splitlines()
+            raise RuntimeError(f"docker build of {tag} from {dockerfile.name} exited {result.returncode}; the last "
+                               f"{min(len(lines), 200)} lines of its log:\n" + "\n".join(lines[-200:]))
+
+
+def build_cpu_image(llama_root: Path | None) -> None:
+    with local_torch_index(pip_wheel_dirs()) as build_args, staged_llama_cpp(llama_root):
         if index := host_pip_index():
             build_args["PIP_INDEX_URL"] = index
-        flags = [item for name, value in build_args.items() for item in ("--build-arg", f"{name}={value}")]
-        log(f"building {CPU_IMAGE} from docker/Dockerfile ({', '.join(build_args) or 'default indexes'})")
-        docker("build", "-q", "-f", str(DOCKER / "Dockerfile"), "-t", CPU_IMAGE, *flags, str(REPO), timeout=1500)
+        build_args["PYTHON_IMAGE"] = STANDIN_IMAGES["python"]
+        log(f"building {CPU_IMAGE} from docker/Dockerfile ({', '.join(build_args)}; llama.cpp "
+            f"{'from ' + str(llama_root) if llama_root else 'compiled in the image'})")
+        build_image(DOCKER / "Dockerfile", CPU_IMAGE, REPO, build_args, timeout=2400)
+
+
+@dataclass
+class DockerInventory:
+    """What the engine held before the suite: images (ids and tags), containers, volumes and networks. ``clean``
+    removes only what is new since then, so a user's objects are never touched, and reports what it could not."""
+
+    images: set = field(default_factory=set)
+    tags: set = field(default_factory=set)
+    containers: set = field(default_factory=set)
+    volumes: set = field(default_factory=set)
+    networks: set = field(default_factory=set)
+
+    @staticmethod
+    def now() -> DockerInventory:
+        def listed(*args: str) -> set:
+            return set(docker(*args).stdout.split())
+
+        return DockerInventory(
+            images=listed("images", "-aq", "--no-trunc"),
+            tags=listed("images", "--format", "{{.Repository}}:{{.Tag}}") - {"<none>:<none>"},
+            containers=listed("ps", "-aq", "--no-trunc"),
+            volumes=listed("volume", "ls", "-q"),
+            networks=listed("network", "ls", "-q", "--no-trunc"),
+        )
+
+    def new_since(self, before: DockerInventory) -> DockerInventory:
+        return DockerInventory(*(getattr(self, k) - getattr(before, k) for k in
+                                 ("images", "tags", "containers", "volumes", "networks")))
+
+    def is_empty(self) -> bool:
+        return not any((self.images, self.tags, self.containers, self.volumes, self.networks))
+
+    def clean(self, before: DockerInventory, keep_tags: set = frozenset()) -> DockerInventory:
+        """Removes what is new since ``before`` (the tags in ``keep_tags`` and their layers excepted); returns what
+        is still new afterwards."""
+        new = DockerInventory.now().new_since(before)
+        if new.containers:
+            docker("rm", "-f", "-v", *new.containers, check=False)
+        for volume in DockerInventory.now().new_since(before).volumes:
+            docker("volume", "rm", "-f", volume, check=False)
+        for network in new.networks:
+            docker("network", "rm", network, check=False)
+        for tag in new.tags - set(keep_tags):
+            docker("rmi", "-f", tag, check=False)
+        kept = set()  # the kept images and the layers they are built on (the legacy builder's intermediate images)
+        for tag in keep_tags:
+            kept.add(docker("image", "inspect", "--format", "{{.Id}}", tag, check=False).stdout.strip())
+            kept.update(docker("history", "-q", "--no-trunc", tag, check=False).stdout.split())
+        for _ in range(5):  # children before parents: what a pass cannot remove yet, a later one can
+            remaining = DockerInventory.now().new_since(before).images - kept
+            if not remaining:
+                break
+            for image in remaining:
+                docker("rmi", image, check=False)
+        left = DockerInventory.now().new_since(before)
+        left.tags -= set(keep_tags)
+        left.images -= kept
+        return left
 
 
 def free_port() -> int:
@@ -184,17 +307,32 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+OLLAMA_DOUBLE_COMPOSE = Path(__file__).resolve().parent / "compose.ollama-double.yaml"
+#: what the suite configures through the env file, to prove the settings reach the containers
+DAGSTER_MEM_LIMIT = "3g"
+
+
 @dataclass
 class Stack:
-    """Compose v1 on docker/compose.yaml with a throwaway env file; the names and ports the tests talk to."""
+    """Compose v1 on docker/compose.yaml (and the suite's Ollama double) with a throwaway env file; the names,
+    ports and credentials the tests talk to."""
 
     env_file: Path
-    ui_port: int
-    postgres: dict = field(default_factory=dict)
+    settings: dict
+    proxy_credentials: tuple[str, str]
+    tls_cert: Path
+
+    @property
+    def ui_port(self) -> int:
+        return int(self.settings["DAGSTER_UI_PORT"])
+
+    @property
+    def proxy_port(self) -> int:
+        return int(self.settings["TITLEGEN_PUBLIC_PORT"])
 
     def compose(self, *args: str, **kwargs) -> subprocess.CompletedProcess:
-        return run("docker-compose", "-p", PROJECT, "-f", str(DOCKER / "compose.yaml"), "--env-file",
-                   str(self.env_file), *args, **kwargs)
+        return run("docker-compose", "-p", PROJECT, "-f", str(DOCKER / "compose.yaml"), "-f",
+                   str(OLLAMA_DOUBLE_COMPOSE), "--env-file", str(self.env_file), *args, **kwargs)
 
     def container(self, service: str) -> str:
         return self.compose("ps", "-q", service).stdout.strip()
@@ -203,14 +341,14 @@ class Stack:
         return docker("inspect", "--format", "{{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}"
                       "{{end}}", self.container(service)).stdout.strip()
 
-    def wait_healthy(self, timeout_s: float = 420) -> None:
+    def wait_healthy(self, services: list[str], timeout_s: float = 420) -> None:
         deadline = time.monotonic() + timeout_s
-        while (states := {s: self.health(s) for s in SERVICES}) and set(states.values()) != {"healthy"}:
+        while (states := {s: self.health(s) for s in services}) and set(states.values()) != {"healthy"}:
             if "unhealthy" in states.values() or "exited" in states.values() or time.monotonic() > deadline:
-                logs = {s: self.compose("logs", "--tail", "30", s, check=False).stdout for s in SERVICES}
+                logs = {s: self.compose("logs", "--tail", "30", s, check=False).stdout for s in services}
                 raise RuntimeError(f"services not healthy: {states}\n" + "\n".join(logs.values()))
             time.sleep(3)
-        log(f"healthy: {', '.join(SERVICES)}")
+        log(f"healthy: {', '.join(services)}")
 
     def graphql(self, query: str, variables: dict | None = None) -> dict:
         """A query against the webserver's GraphQL endpoint, as the UI sends it."""
@@ -225,32 +363,59 @@ class Stack:
         return body["data"]
 
     def psql(self, query: str) -> list[list[str]]:
-        out = docker("exec", self.container("postgres"), "psql", "-U", self.postgres["POSTGRES_USER"], "-d",
-                     self.postgres["POSTGRES_DB"], "-tA", "-F", "\t", "-c", query).stdout
+        out = docker("exec", self.container("postgres"), "psql", "-U", self.settings["POSTGRES_USER"], "-d",
+                     self.settings["POSTGRES_DB"], "-tA", "-F", "\t", "-c", query).stdout
         return [line.split("\t") for line in out.splitlines() if line]
 
     def down(self) -> None:
         """Stops and removes by id what compose started, then its networks and volumes."""
-        ids = self.compose("ps", "-q", check=False).stdout.split()
+        ids = self.compose("--profile", "public", "ps", "-q", check=False).stdout.split()
         if ids:
             docker("rm", "-f", "-v", *ids, check=False)
-        self.compose("down", "-v", "--remove-orphans", check=False)
+        self.compose("--profile", "public", "down", "-v", "--remove-orphans", check=False)
+
+
+def proxy_files(workdir: Path) -> tuple[dict, tuple[str, str], Path]:
+    """What the README tells the operator to make for the proxy: a self-signed certificate and key (the key
+    readable by the proxy's uid 101 only) and a password file; returns the env settings, the credentials and the
+    certificate to trust."""
+    tls = workdir / "tls"
+    tls.mkdir()
+    cert, key = tls / "cert.pem", tls / "key.pem"
+    run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost",
+        "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", str(key), "-out", str(cert))
+    os.chown(key, 101, 101)
+    key.chmod(0o400)
+    user, password = "titlegen-test", secrets.token_urlsafe(16)
+    hashed = run("openssl", "passwd", "-6", "-stdin", input=password).stdout.strip()
+    htpasswd = workdir / "htpasswd"
+    htpasswd.write_text(f"{user}:{hashed}\n")
+    htpasswd.chmod(0o644)
+    return ({"TITLEGEN_TLS_CERT": str(cert), "TITLEGEN_TLS_KEY": str(key), "TITLEGEN_HTPASSWD": str(htpasswd),
+             "TITLEGEN_PUBLIC_PORT": str(free_port())}, (user, password), cert)
 
 
 @contextmanager
 def compose_stack(workdir: Path):
+    """PostgreSQL, code location, webserver and daemon healthy, then the Ollama double and the public proxy."""
     settings = dict(line.split("=", 1) for line in (DOCKER / ".env.example").read_text().splitlines()
                     if line and not line.startswith("#"))
+    proxy_settings, credentials, cert = proxy_files(workdir)
     settings.update(POSTGRES_PASSWORD=secrets.token_hex(12), DAGSTER_UI_PORT=str(free_port()), HF_TOKEN="",
-                    TITLEGEN_GPU_IMAGE=CPU_IMAGE)  # no GPU image here: GPU runs start from the CPU image
+                    DOCKER_GID=str(os.stat("/var/run/docker.sock").st_gid), OLLAMA_HOST="http://ollama_double:11434",
+                    DAGSTER_MEM_LIMIT=DAGSTER_MEM_LIMIT,
+                    **IMAGE_ENV, **proxy_settings)
     env_file = workdir / "compose.env"
     env_file.write_text("".join(f"{k}={v}\n" for k, v in settings.items()))
-    stack = Stack(env_file=env_file, ui_port=int(settings["DAGSTER_UI_PORT"]),
-                  postgres={k: settings[k] for k in ("POSTGRES_USER", "POSTGRES_DB")})
+    stack = Stack(env_file=env_file, settings=settings, proxy_credentials=credentials, tls_cert=cert)
     try:
         log("compose up: " + ", ".join(SERVICES))
         stack.compose("up", "-d", "--no-build", *SERVICES, timeout=600)
-        stack.wait_healthy()
+        stack.wait_healthy(SERVICES)
+        log("compose up: ollama_double, proxy (profile public)")
+        stack.compose("--profile", "public", "up", "-d", "--no-build", "--no-deps", "ollama_double", "proxy",
+                      timeout=300)
+        stack.wait_healthy(["ollama_double"], timeout_s=120)
         yield stack
     finally:
         stack.down()

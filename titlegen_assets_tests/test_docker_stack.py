@@ -1,12 +1,17 @@
 """The production Docker stack, run for real: images built from docker/, compose's PostgreSQL, code location,
-webserver and daemon, and three runs launched through the daemon as a user would (GraphQL against the webserver),
-each in its own run container started by GpuAwareDockerRunLauncher, sharing their outputs on the artifacts volume.
+webserver, daemon and the opt-in TLS proxy, and runs launched through the daemon as a user would (GraphQL against
+the webserver), each in its own run container started by GpuAwareDockerRunLauncher, sharing their outputs on the
+artifacts volume; every container confined as compose.yaml and dagster.yaml say (checked with docker inspect).
 
-Run with ``python -m pytest -m docker`` (about 10 minutes the first time; see benchmarks/RESULTS.md). Left out here:
-the GPU image (nvidia/cuda base) and Ollama's image cannot be pulled or built without a registry; the training run
-is routed as a GPU run with the NVIDIA device request, but starts from the CPU image (TITLEGEN_GPU_IMAGE).
+Run with ``python -m pytest -m docker -s`` (see benchmarks/RESULTS.md for times). Left out here: the GPU image
+(nvidia/cuda base) and Ollama's image cannot be pulled or built without a registry; the training run is routed as a
+GPU run with the NVIDIA device request, but starts from the CPU image (TITLEGEN_GPU_IMAGE); Ollama is the REST API
+double (compose.ollama-double.yaml). The suite removes every image, container, volume and network it made; set
+TITLEGEN_TEST_KEEP_IMAGES=1 to keep its images (all named titlegen-test/...) for a faster next run.
 """
 
+import os
+import time
 from pathlib import Path
 
 import pytest
@@ -31,41 +36,55 @@ def smoke_config(*ops: str, **overrides: dict) -> dict:
 
 
 @pytest.fixture(scope="module")
-def launched(tmp_path_factory):
-    """Engine, images and stack up; data_job, training_job and hf_repo alone launched one after the other."""
+def launched(tmp_path_factory, llama_cpp):
+    """Engine, images and stack up; data_job, training_job and hf_repo alone launched one after the other, then
+    publish_and_serve_job (kept apart in "serve"). At the end
+    everything the suite made is removed, and what could not be is an error."""
     from dagster_graphql import DagsterGraphQLClient
 
     workdir = tmp_path_factory.mktemp("docker_stack")
     hook_log = workdir / "nvidia-hook.log"
     hook_log.touch()
+    keep = os.environ.get(docker_stack.KEEP_IMAGES_ENV) == "1"
     with docker_stack.docker_engine(hook_log) as started_engine:
+        before = docker_stack.DockerInventory.now()
         existing = docker("volume", "ls", "-q", "--filter", "name=titlegen_artifacts").stdout.split()
         if "titlegen_artifacts" in existing:
             pytest.fail("a titlegen_artifacts volume exists already (a real stack's, or a crashed suite's): this "
                         "suite removes its volumes at the end, so it will not run beside it. Remove it with "
                         "`docker volume rm titlegen_artifacts titlegen_compute_logs` if it is disposable")
-        docker_stack.make_base_images()
-        if not started_engine:
-            docker_stack.require_nvidia_device_requests()
-        docker_stack.build_cpu_image()
-        with docker_stack.compose_stack(workdir) as stack:
-            client = DagsterGraphQLClient("127.0.0.1", port_number=stack.ui_port)
-            runs = {}
-            for name, submit in [
-                ("data", dict(job_name="data_job", run_config=smoke_config("raw_dataset", "cleaned_splits"))),
-                ("training", dict(job_name="training_job", run_config=smoke_config(
-                    "lora_adapter", "eval_gate", lora_adapter=SHORT_TRAINING))),
-                ("publish", dict(job_name="__ASSET_JOB", asset_selection=["hf_repo"],
-                                 run_config=smoke_config("hf_repo"))),
-            ]:
-                run_id = client.submit_job_execution(**submit)
-                docker_stack.log(f"{name} run {run_id} submitted")
-                runs[name] = {"run_id": run_id, **docker_stack.follow_run(client, run_id, RUN_TIMEOUT_S)}
-                if runs[name]["status"].value != "SUCCESS":
-                    runs[name]["failures"] = docker_stack.failure_messages(stack, run_id)
-                docker_stack.log(f"{name} run finished: {runs[name]['status'].value}")
-            yield {"runs": runs, "stack": stack, "client": client, "hook_log": hook_log,
-                   "started_engine": started_engine}
+        try:
+            docker_stack.make_base_images()
+            if not started_engine:
+                docker_stack.require_nvidia_device_requests()
+            docker_stack.build_cpu_image(llama_cpp)
+            with docker_stack.compose_stack(workdir) as stack:
+                client = DagsterGraphQLClient("127.0.0.1", port_number=stack.ui_port)
+                runs = {}
+                for name, submit in [
+                    ("data", dict(job_name="data_job", run_config=smoke_config("raw_dataset", "cleaned_splits"))),
+                    ("training", dict(job_name="training_job", run_config=smoke_config(
+                        "lora_adapter", "merged_hf_model", "eval_gate", lora_adapter=SHORT_TRAINING))),
+                    ("publish", dict(job_name="__ASSET_JOB", asset_selection=["hf_repo"],
+                                     run_config=smoke_config("hf_repo"))),
+                    ("serve", dict(job_name="publish_and_serve_job", run_config=smoke_config(
+                        "hf_repo", "ollama_model", "latency_report"))),
+                ]:
+                    run_id = client.submit_job_execution(**submit)
+                    docker_stack.log(f"{name} run {run_id} submitted")
+                    runs[name] = {"run_id": run_id, **docker_stack.follow_run(client, run_id, RUN_TIMEOUT_S)}
+                    if runs[name]["status"].value != "SUCCESS":
+                        runs[name]["failures"] = docker_stack.failure_messages(stack, run_id)
+                    docker_stack.log(f"{name} run finished: {runs[name]['status'].value}")
+                services = {s: docker_stack.inspect(stack.container(s)) for s in (*docker_stack.SERVICES, "proxy")}
+                yield {"runs": {k: v for k, v in runs.items() if k != "serve"}, "serve": runs["serve"],
+                       "stack": stack, "client": client, "hook_log": hook_log, "started_engine": started_engine,
+                       "services": services}
+        finally:
+            kept = set(docker_stack.STANDIN_IMAGES.values()) | {docker_stack.DEBIAN_IMAGE, CPU_IMAGE} if keep else set()
+            left = docker_stack.DockerInventory.now().clean(before, keep_tags=kept)
+            docker_stack.log("removed what the suite made" + (f", kept {sorted(kept)}" if kept else ""))
+        assert left.is_empty(), f"the suite left behind what it made and could not remove: {left}"
 
 
 def the_container(launched, name: str) -> dict:
@@ -176,3 +195,168 @@ def test_compose_file_passes_compose_v2_config():
     for profiles in ([], ["--profile", "public", "--profile", "build"]):
         docker("compose", "-f", str(docker_stack.DOCKER / "compose.yaml"), "--env-file", env_example, *profiles,
                "config", "--quiet")
+
+
+# --- secrets, confinement and the public proxy (issue 21) ---------------------------------------------------------
+
+def env_names(attrs: dict) -> set[str]:
+    return {item.split("=", 1)[0] for item in attrs["Config"]["Env"]}
+
+
+def test_only_the_services_that_use_hf_token_receive_it(launched):
+    """The webserver faces users and never uses the Hub token: the variable is not in its environment at all; the
+    code location (the data-change sensor) and the daemon (it forwards the token to run containers) have it."""
+    services = launched["services"]
+    assert "HF_TOKEN" not in env_names(services["webserver"]), "the webserver's environment holds HF_TOKEN"
+    assert "HF_TOKEN" in env_names(services["titlegen_code"])
+    assert "HF_TOKEN" in env_names(services["daemon"])
+    assert "HF_TOKEN" not in env_names(services["postgres"]) | env_names(services["proxy"])
+
+
+def assert_confined(name: str, attrs: dict) -> None:
+    host = attrs["HostConfig"]
+    user = attrs["Config"]["User"]
+    assert user and user.split(":")[0] not in ("root", "0"), f"{name} runs as {user or 'root (no user set)'}"
+    assert "no-new-privileges:true" in (host["SecurityOpt"] or []), f"{name}: {host['SecurityOpt']}"
+    assert host["CapDrop"] and [c.upper().removeprefix("CAP_") for c in host["CapDrop"]] == ["ALL"], host["CapDrop"]
+    assert not host["CapAdd"], f"{name} adds capabilities {host['CapAdd']}"
+    assert host["Memory"] > 0, f"{name} has no memory limit"
+    assert (host["PidsLimit"] or 0) > 0, f"{name} has no pid limit"
+
+
+@pytest.mark.parametrize("service", [*docker_stack.SERVICES, "proxy"])
+def test_every_service_runs_confined_and_comes_back_after_a_reboot(launched, service):
+    attrs = launched["services"][service]
+    assert_confined(service, attrs)
+    assert attrs["HostConfig"]["RestartPolicy"]["Name"] == "unless-stopped"
+    status = docker("exec", launched["stack"].container(service), "cat", "/proc/1/status").stdout
+    uids = next(line.split()[1:] for line in status.splitlines() if line.startswith("Uid:"))
+    assert "0" not in uids, f"{service}'s main process runs as root (real, effective, saved, fs uids: {uids})"
+
+
+def test_the_services_memory_limits_come_from_the_env_file(launched):
+    for service in ("titlegen_code", "webserver", "daemon"):
+        host = launched["services"][service]["HostConfig"]
+        assert host["Memory"] == int(docker_stack.DAGSTER_MEM_LIMIT.removesuffix("g")) * 1024**3, service
+
+
+def test_every_run_container_runs_confined(launched):
+    """dagster.yaml's container_kwargs reach docker-py's containers.create for CPU and GPU runs alike."""
+    for name in launched["runs"]:
+        attrs = the_container(launched, name)
+        assert_confined(f"{name} run", attrs)
+        assert attrs["Config"]["User"] == "10001:10001"
+    assert the_container(launched, "training")["HostConfig"]["Memory"] == 48 * 1024**3   # gpu_container_kwargs
+    assert the_container(launched, "data")["HostConfig"]["Memory"] == 8 * 1024**3
+
+
+def test_nothing_but_the_proxy_is_published_beyond_loopback_and_the_proxy_binds_where_configured(launched):
+    for service, attrs in launched["services"].items():
+        for port, bindings in (attrs["HostConfig"]["PortBindings"] or {}).items():
+            for binding in bindings:
+                # the proxy binds TITLEGEN_PUBLIC_ADDRESS, whose default (the suite keeps it) is loopback too
+                assert binding["HostIp"] == "127.0.0.1", (service, port, binding)
+    [binding] = launched["services"]["proxy"]["HostConfig"]["PortBindings"]["8443/tcp"]
+    assert binding["HostPort"] == str(launched["stack"].proxy_port)
+
+
+def proxy_client(launched, **kwargs):
+    import httpx
+
+    return httpx.Client(base_url=f"https://localhost:{launched['stack'].proxy_port}",
+                        verify=str(launched["stack"].tls_cert), timeout=30, **kwargs)
+
+
+def wait_for_proxy(launched) -> None:
+    import httpx
+
+    deadline = time.monotonic() + 60
+    while True:
+        try:  # with the right credentials: a failed login here would count against the rate limit tested below
+            with proxy_client(launched, auth=launched["stack"].proxy_credentials) as client:
+                client.get("/server_info")
+            return
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1)
+
+
+SECURITY_HEADERS = {
+    "strict-transport-security": "max-age=31536000",
+    "x-content-type-options": "nosniff",
+    "x-frame-options": "DENY",
+    "content-security-policy": "frame-ancestors 'none'",
+    "referrer-policy": "no-referrer",
+}
+
+
+def test_the_proxy_refuses_requests_without_the_right_credentials(launched):
+    wait_for_proxy(launched)
+    user, password = launched["stack"].proxy_credentials
+    with proxy_client(launched) as client:
+        anonymous = client.get("/")
+        assert anonymous.status_code == 401
+        assert anonymous.headers["www-authenticate"].startswith("Basic")
+        assert client.get("/graphql", auth=(user, password + "x")).status_code == 401
+    for header, value in SECURITY_HEADERS.items():
+        assert anonymous.headers.get(header) == value, (header, dict(anonymous.headers))
+    assert anonymous.headers["server"] == "nginx", "the proxy names its version"
+    assert "nginx/" not in anonymous.text
+
+
+def test_the_proxy_serves_the_ui_over_tls_with_the_right_credentials_and_security_headers(launched):
+    wait_for_proxy(launched)
+    with proxy_client(launched, auth=launched["stack"].proxy_credentials) as client:
+        page = client.get("/")
+        info = client.get("/server_info")
+    assert page.status_code == 200 and "Dagster" in page.text, page.text[:300]
+    assert info.status_code == 200 and "dagster_webserver_version" in info.json(), info.text[:300]
+    for header, value in SECURITY_HEADERS.items():
+        assert page.headers.get(header) == value, (header, dict(page.headers))
+
+
+def test_the_proxy_does_not_serve_plain_http(launched):
+    import httpx
+
+    wait_for_proxy(launched)
+    port = launched["stack"].proxy_port
+    try:
+        response = httpx.get(f"http://localhost:{port}/", auth=launched["stack"].proxy_credentials, timeout=30,
+                             follow_redirects=False)
+    except httpx.TransportError:
+        return  # refused: nothing was served in the clear
+    assert response.status_code == 301, (response.status_code, response.text[:200])
+    assert response.headers["location"].startswith(f"https://localhost:{port}/")
+
+
+def test_the_proxy_rate_limits_failed_logins_but_not_the_right_credentials(launched):
+    wait_for_proxy(launched)
+    user, password = launched["stack"].proxy_credentials
+    with proxy_client(launched) as client:
+        codes = [client.get("/server_info", auth=(user, f"wrong-{i}")).status_code for i in range(12)]
+        assert 429 in codes, codes
+        assert set(codes) <= {401, 429}, codes
+        assert client.get("/server_info", auth=(user, password)).status_code == 200
+
+
+# --- serving in the stack (issue 19) -------------------------------------------------------------------------------
+
+def test_publish_and_serve_job_serves_the_certified_gguf_through_the_ollama_api(launched):
+    """hf_repo, ollama_model and latency_report in one run container after data_job and training_job, with
+    OLLAMA_HOST at the REST API double on the stack's network. The merged step made the GGUF and the gate certified
+    it in the training run (llama.cpp is in the image, LLAMA_CPP_DIR)."""
+    serve = launched["serve"]
+    assert serve["status"].value == "SUCCESS", (f"publish_and_serve_job run {serve['run_id']} ended "
+                                                f"{serve['status'].value}:\n" + "\n".join(serve.get("failures", [])))
+    [attrs] = serve["containers"].values()
+    assert attrs["Config"]["Image"] == CPU_IMAGE
+    listed = docker("exec", launched["stack"].container("ollama_double"), "python", "-c",
+                    "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:11434/api/tags').read()"
+                    ".decode())").stdout
+    assert '"models": [{' in listed, f"the Ollama double holds no model: {listed}"
+    tags = launched["stack"].graphql(
+        """query { assetNodes { assetKey { path } assetMaterializations(limit: 1) { runId } } }""")
+    served = {n["assetKey"]["path"][-1]: n["assetMaterializations"] for n in tags["assetNodes"]}
+    assert served["ollama_model"] and served["ollama_model"][0]["runId"] == serve["run_id"]
+    assert served["latency_report"] and served["latency_report"][0]["runId"] == serve["run_id"]

@@ -30,7 +30,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class OllamaDouble:
-    def __init__(self, version: str = "0.12.6", delay_s: float = 0.005, fail_create_with: str | None = None):
+    def __init__(self, version: str = "0.12.6", delay_s: float = 0.005, fail_create_with: str | None = None,
+                 bind: tuple[str, int] = ("127.0.0.1", 0)):
         self.version = version
         self.delay_s = delay_s
         self.fail_create_with = fail_create_with
@@ -39,7 +40,7 @@ class OllamaDouble:
         self.models: dict[str, dict] = {}
         self.rendered: list[str] = []
         self.requests: list[tuple[str, str]] = []
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server = ThreadingHTTPServer(bind, self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
@@ -203,3 +204,27 @@ def gguf_file_type(path) -> str:
 
     field = GGUFReader(path).fields.get("general.file_type")
     return LlamaFileType(field.contents()).name.split("_", 1)[1] if field else "F32"  # ALL_F32, MOSTLY_Q4_K_M
+
+
+def main() -> None:
+    """Serves the double until stopped: ``python ollama_server.py --host 0.0.0.0 --port 11434`` (the Docker suite
+    runs it as a service on the stack's network, titlegen_assets_tests/compose.ollama-double.yaml)."""
+    import argparse
+    import signal
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=11434)
+    args = parser.parse_args()
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    with OllamaDouble(bind=(args.host, args.port)) as double:
+        print(f"Ollama double {double.version} listening on {args.host}:{args.port}", flush=True)
+        try:
+            stopped.wait()
+        except KeyboardInterrupt:
+            pass
+
+
+if __name__ == "__main__":
+    main()
