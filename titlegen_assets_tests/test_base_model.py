@@ -14,8 +14,32 @@ from titlegen_assets.training.base_model import PACKAGED_GEMMA3_270M, BaseModelE
 from titlegen_assets_tests.support import write_gguf
 
 
-def test_a_hub_id_is_passed_through_unchanged(artifact_root):
-    assert resolve_base_model("unsloth/gemma-3n-E4B-it", artifact_root) == "unsloth/gemma-3n-E4B-it"
+def test_on_the_unsloth_path_a_hub_id_is_passed_through_for_unsloth_to_map(artifact_root):
+    assert resolve_base_model("unsloth/gemma-3n-E4B-it", artifact_root, pin_hub_revision=False) == \
+        "unsloth/gemma-3n-E4B-it"
+
+
+def test_a_hub_id_is_loaded_at_the_commit_its_version_names(artifact_root, smoke_base_model, tmp_path, monkeypatch):
+    """Offline, with the model in the Hugging Face cache (its layout written here: refs/main names the commit,
+    snapshots/<commit>/ holds the files): the folder of exactly that commit is loaded, and the commit is the
+    identity a new push would change."""
+    import shutil
+
+    from huggingface_hub import constants
+
+    from titlegen_assets.training.base_model import BaseModelError, base_model_identity
+
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = tmp_path / "hub" / "models--titlegen--tiny"
+    shutil.copytree(smoke_base_model, repo / "snapshots" / commit)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    resolved = resolve_base_model("titlegen/tiny", artifact_root)
+    assert resolved == str(repo / "snapshots" / commit)
+    assert base_model_identity("titlegen/tiny") == f"commit:{commit}"
+    with pytest.raises(BaseModelError, match="cannot tell which commit of base_model titlegen/absent"):
+        resolve_base_model("titlegen/absent", artifact_root)
 
 
 def test_a_local_model_folder_resolves_to_its_path(smoke_base_model, artifact_root):

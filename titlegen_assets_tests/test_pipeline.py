@@ -42,7 +42,8 @@ def test_a_failing_gate_stops_hf_repo_and_ollama_model_in_that_run_and_in_later_
 
 def test_a_gate_that_never_ran_is_refused_with_what_to_run(artifact_root):
     instance = dg.DagsterInstance.ephemeral()
-    assert materialize(THROUGH_MERGE, demo_config(), instance, checks=False).success
+    assert materialize(THROUGH_MERGE[:2], demo_config(), instance).success  # the data checks run
+    assert materialize(THROUGH_MERGE[2:], demo_config(), instance, checks=False).success  # the gate does not
     refused = materialize(["hf_repo"], demo_config(), instance, hub=HubDouble())
     error = step_error(refused, "hf_repo")
     assert "rouge_l never ran on this materialization" in error

@@ -78,7 +78,8 @@ def lora_adapter(
 
     require_passed_checks(context, dg.AssetKey("cleaned_splits"), cleaned_splits["version"], "lora_adapter",
                           RUN_THE_DATA_CHECKS)
-    base_model = resolve_base_model(config.base_model, artifacts.base(), context.log.info)
+    base_model = resolve_base_model(config.base_model, artifacts.base(), context.log.info,
+                                    pin_hub_revision=backend != "unsloth")
     base_identity = base_model_identity(base_model)
     version = fingerprint(cleaned_splits["version"], config.model_dump(), backend, base_identity, TRAINING_CODE)
     target = artifacts.path("adapters", version)

