@@ -3,6 +3,8 @@
 import subprocess
 import sys
 
+import pytest
+
 from titlegen_assets.versioning.artifacts import atomic_folder
 
 KILLED_WRITER = """
@@ -35,3 +37,35 @@ def test_an_existing_version_is_kept_and_the_new_copy_discarded(tmp_path):
         (staging / "second.txt").write_text("2")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["v1"] and (target / "first.txt").is_file()
     assert not (target / "second.txt").exists()
+
+
+FULL_DISK_WRITER = """
+import resource, signal, sys
+from pathlib import Path
+from titlegen_assets.versioning.artifacts import atomic_write_text
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit then fails with EFBIG, as on a full disk
+resource.setrlimit(resource.RLIMIT_FSIZE, (4096, resource.RLIM_INFINITY))
+try:
+    atomic_write_text(Path(sys.argv[1]), "x" * 100_000)
+except OSError as error:
+    print(error.errno)
+"""
+
+
+def test_a_write_that_fails_half_way_leaves_no_temporary_file_and_no_target(tmp_path):
+    """The disk fills mid-write (a file size limit stands for it) in a process of its own."""
+    import errno
+
+    target = tmp_path / "reports" / "eval.jsonl"
+    result = subprocess.run([sys.executable, "-c", FULL_DISK_WRITER, str(target)], capture_output=True, text=True)
+    assert result.stdout.strip() == str(errno.EFBIG), result.stderr
+    assert list(target.parent.iterdir()) == []
+
+
+def test_text_that_cannot_be_encoded_leaves_no_temporary_file_and_keeps_the_old_file(tmp_path):
+    from titlegen_assets.versioning.artifacts import atomic_write_text
+
+    target = atomic_write_text(tmp_path / "Modelfile", "FROM model.gguf\n")
+    with pytest.raises(UnicodeEncodeError):
+        atomic_write_text(target, "FROM model.gguf\n" + "\ud800")  # a lone surrogate: not UTF-8
+    assert [p.name for p in tmp_path.iterdir()] == ["Modelfile"] and target.read_text() == "FROM model.gguf\n"

@@ -44,9 +44,13 @@ def atomic_folder(target: Path) -> Iterator[Path]:
 
 
 def atomic_write_text(path: Path, text: str) -> Path:
-    """Write a file through a temporary sibling and a rename, so readers never see half of it."""
+    """Write a file through a temporary sibling and a rename, so readers never see half of it; a failed write
+    (a full disk, text that cannot be encoded) removes the temporary file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = path.parent / f".tmp-{path.name}-{uuid.uuid4().hex[:8]}"
-    staging.write_text(text, encoding="utf-8")
-    os.replace(staging, path)
+    try:
+        staging.write_text(text, encoding="utf-8")
+        os.replace(staging, path)
+    finally:
+        staging.unlink(missing_ok=True)
     return path
