@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
-
 REPO = Path(__file__).resolve().parents[1]
 DOCKER = REPO / "docker"
 STANDINS = Path(__file__).resolve().parent / "docker_standins"

@@ -65,16 +65,33 @@ def test_a_live_writers_staging_folder_survives_another_runs_sweep_and_both_end_
     assert not list(target.rglob(".staging.lock")) and staging
 
 
-def test_a_failed_text_write_leaves_no_temporary_file(tmp_path, monkeypatch):
-    from pathlib import Path
+FULL_DISK_WRITER = """
+import resource, signal, sys
+from pathlib import Path
+from titlegen_assets.versioning.artifacts import atomic_write_text
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit then fails with EFBIG, as on a full disk
+resource.setrlimit(resource.RLIMIT_FSIZE, (4096, resource.RLIM_INFINITY))
+try:
+    atomic_write_text(Path(sys.argv[1]), "x" * 100_000)
+except OSError as error:
+    print(error.errno)
+"""
 
+
+def test_a_write_that_fails_half_way_leaves_no_temporary_file_and_no_target(tmp_path):
+    """The disk fills mid-write (a file size limit stands for it) in a process of its own."""
+    import errno
+
+    target = tmp_path / "reports" / "eval.jsonl"
+    result = subprocess.run([sys.executable, "-c", FULL_DISK_WRITER, str(target)], capture_output=True, text=True)
+    assert result.stdout.strip() == str(errno.EFBIG), result.stderr
+    assert list(target.parent.iterdir()) == []
+
+
+def test_text_that_cannot_be_encoded_leaves_no_temporary_file_and_keeps_the_old_file(tmp_path):
     from titlegen_assets.versioning.artifacts import atomic_write_text
 
-    def full_disk(self, *args, **kwargs):
-        Path.write_bytes(self, b"half")
-        raise OSError(28, "No space left on device")
-
-    monkeypatch.setattr(Path, "write_text", full_disk)
-    with pytest.raises(OSError, match="No space left"):
-        atomic_write_text(tmp_path / "report.json", "{}")
-    assert list(tmp_path.iterdir()) == []
+    target = atomic_write_text(tmp_path / "Modelfile", "FROM model.gguf\n")
+    with pytest.raises(UnicodeEncodeError):
+        atomic_write_text(target, "FROM model.gguf\n" + "\ud800")  # a lone surrogate: not UTF-8
+    assert [p.name for p in tmp_path.iterdir()] == ["Modelfile"] and target.read_text() == "FROM model.gguf\n"

@@ -65,6 +65,22 @@ def test_bad_file_fails_with_the_file_and_line_and_leaves_no_folder(resources, a
     assert not (artifact_root / "raw").exists()
 
 
+@pytest.mark.parametrize(("lines", "max_row_mb", "expected"), [
+    (['{"content": "甲", "title": "乙", "tags": "颱風"}', '{"content": "丙", "title": "丁", "tags": ["地震"]}'], 4,
+     "news.jsonl: row 2 has a list in 'tags', but row 1 has text"),
+    (['{"content": "甲", "title": "乙"}', '{"content": "' + "颱" * 400 + '", "title": "丁"}'], 0.001,
+     "news.jsonl: line 2 is longer than 0.001 MB (raw_dataset's max_row_mb)"),
+])
+def test_a_hostile_file_fails_raw_dataset_with_its_row_and_leaves_nothing_half_written(
+        resources, artifact_root, tmp_path, lines, max_row_mb, expected):
+    bad = tmp_path / "news.jsonl"
+    bad.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    config = {"ops": {"raw_dataset": {"config": {"source": "file", "path": str(bad), "max_row_mb": max_row_mb}}}}
+    result = _materialize(resources, config, raise_on_error=False)
+    assert expected in result.get_step_failure_events()[0].event_specific_data.error.to_string()
+    assert not (artifact_root / "raw").exists()
+
+
 def test_a_failure_while_writing_splits_leaves_no_partial_folder(resources, artifact_root, monkeypatch):
     import titlegen_assets.defs.data_assets as data
 

@@ -70,3 +70,49 @@ def test_real_gemma3_270m_bf16_gguf_generates_exactly_the_tokens_transformers_ge
 
 def test_gguf_export_is_skipped_with_the_reason_when_llama_cpp_is_missing(tmp_path):
     assert "llama.cpp not found" in gguf_export.missing_tools(tmp_path / "nowhere")
+
+
+FAKE_CONVERTER = """import sys
+out = sys.argv[sys.argv.index("--outfile") + 1]
+open(out, "wb").write(b"GGUF" + b"\\0" * 4096)  # half a BF16 file, as a converter stopped mid-way leaves it
+sys.exit({exit})
+"""
+FAKE_QUANTIZER = """#!/bin/sh
+head -c 4096 /dev/zero > "$2"  # llama-quantize <input> <output> <type>: a half-written output
+exit {exit}
+"""
+
+
+def fake_llama_cpp(root: Path, converter_exit: int, quantizer_exit: int) -> Path:
+    """A llama.cpp tree whose converter and quantizer write part of their output, then exit with the code given."""
+    (root / "build" / "bin").mkdir(parents=True)
+    (root / "convert_hf_to_gguf.py").write_text(FAKE_CONVERTER.format(exit=converter_exit))
+    quantizer = root / "build" / "bin" / "llama-quantize"
+    quantizer.write_text(FAKE_QUANTIZER.format(exit=quantizer_exit))
+    quantizer.chmod(0o755)
+    return root
+
+
+@pytest.mark.parametrize(("converter_exit", "quantizer_exit", "failed"),
+                         [(1, 0, "convert_hf_to_gguf"), (0, 1, "llama-quantize"), (0, 0, None)])
+def test_gguf_export_leaves_no_temporary_file_when_the_converter_or_the_quantizer_fails(
+        tmp_path, monkeypatch, converter_exit, quantizer_exit, failed):
+    import tempfile
+
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))  # the converter's view of the model folder goes here
+    root = fake_llama_cpp(tmp_path / "llama.cpp", converter_exit, quantizer_exit)
+    model_dir = tmp_path / "merged"
+    model_dir.mkdir()
+    (model_dir / "config.json").write_text("{}")
+    out_file = tmp_path / "gguf" / "model-Q4_K_M.gguf"
+    out_file.parent.mkdir()
+    if failed:
+        with pytest.raises(RuntimeError, match=failed):
+            gguf_export.export(model_dir, out_file, "Q4_K_M", root=root)
+        assert list(out_file.parent.iterdir()) == []
+    else:
+        assert gguf_export.export(model_dir, out_file, "Q4_K_M", root=root) == out_file
+        assert list(out_file.parent.iterdir()) == [out_file]
+    assert list(scratch.iterdir()) == [] and [p.name for p in model_dir.iterdir()] == ["config.json"]

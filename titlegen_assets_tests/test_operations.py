@@ -68,12 +68,67 @@ def test_the_hub_unreachable_names_the_endpoint_tried_and_keeps_the_cause(monkey
     from titlegen_assets.defs.resources import HubPublishError, HuggingFaceHub
 
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)  # read once at import; the tests set it for safety
+    monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")  # HF_ENDPOINT, as huggingface_hub read it
+    monkeypatch.setenv("HF_TOKEN", "hf_unusedTOKEN")
     (tmp_path / "config.json").write_text("{}")
     with pytest.raises(HubPublishError) as raised:
-        HuggingFaceHub(token="hf_unusedTOKEN", endpoint="http://127.0.0.1:9").publish(tmp_path, "o/r", True, "m")
+        HuggingFaceHub().publish(tmp_path, "o/r", True, "m")
     message = str(raised.value)
     assert "at http://127.0.0.1:9" in message and "HF_ENDPOINT" in message and "HF_HUB_OFFLINE" in message
     assert raised.value.__cause__ is not None and "hf_unusedTOKEN" not in message
+
+
+@pytest.fixture
+def recording_hub(monkeypatch):
+    """A loopback server answering the Hub's dataset-revision call and recording every request it gets."""
+    import http.server
+    import threading
+
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    requests_seen = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            requests_seen.append((self.path, self.headers.get("Authorization")))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(json.dumps({"id": "o/d", "sha": "b" * 40}).encode())
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}", requests_seen
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize("field", ["endpoint", "token"])
+def test_a_run_config_cannot_send_the_token_elsewhere_or_hold_one(recording_hub, monkeypatch, field):
+    """The launchpad's run config for data_job, naming another Hub or a token, is refused before any request."""
+    url, requests_seen = recording_hub
+    monkeypatch.setenv("HF_TOKEN", "hf_deploymentSECRET")
+    run_config = {"resources": {"hub": {"config": {field: url if field == "endpoint" else "hf_fromLAUNCHPAD"}}},
+                  "ops": {"raw_dataset": {"config": {"source": "hub", "hf_dataset": "o/d"}}}}
+    with pytest.raises(dg.DagsterInvalidConfigError, match=f'Received unexpected config entry "{field}"'):
+        defs.resolve_job_def("data_job").execute_in_process(run_config=run_config)
+    assert requests_seen == []
+
+
+def test_the_hub_address_is_the_deployments_hf_endpoint(recording_hub, monkeypatch):
+    from huggingface_hub import constants
+
+    from titlegen_assets.defs.resources import HuggingFaceHub
+
+    url, requests_seen = recording_hub
+    monkeypatch.setattr(constants, "ENDPOINT", url)  # HF_ENDPOINT in the deployment's environment
+    monkeypatch.setenv("HF_TOKEN", "hf_deploymentSECRET")
+    assert HuggingFaceHub().dataset_commit("o/d", "main") == "b" * 40
+    assert requests_seen == [("/api/datasets/o/d/revision/main", "Bearer hf_deploymentSECRET")]
 
 
 def test_sensor_watches_a_local_file_by_content_hash(monkeypatch, tmp_path):

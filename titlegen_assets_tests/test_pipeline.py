@@ -113,19 +113,20 @@ def test_without_a_token_hf_repo_writes_the_local_folder_it_would_upload(artifac
 
 @pytest.mark.parametrize(("status", "advice"), [(401, "set HF_TOKEN to a valid token"), (403, "'write' scope"),
                                                  (404, "check HF_ORG / HF_REPO")])
-def test_hub_errors_explain_the_fix_and_hide_the_token(status, advice, tmp_path):
+def test_hub_errors_explain_the_fix_and_hide_the_token(status, advice, tmp_path, monkeypatch):
     import requests
     from huggingface_hub.errors import HfHubHTTPError
 
     from titlegen_assets.defs.resources import HubPublishError
 
+    monkeypatch.setenv("HF_TOKEN", FAKE_TOKEN)
     response = requests.Response()
     response.status_code = status
     response.url = "https://huggingface.co/api/repos/create"
     API_DOUBLE["api"] = api = hf_api_double("o/r")
     api.create_repo.side_effect = HfHubHTTPError(f"{status} error for token {FAKE_TOKEN}", response=response)
     with pytest.raises(HubPublishError, match=advice) as raised:
-        HubDouble(token=FAKE_TOKEN).publish(tmp_path, "o/r", True, "msg")
+        HubDouble().publish(tmp_path, "o/r", True, "msg")
     assert FAKE_TOKEN not in str(raised.value)
 
 
@@ -171,3 +172,27 @@ def test_a_retrained_model_is_judged_against_the_model_in_service_and_a_worse_on
         else:
             assert "not_worse_than_champion failed" in step_error(served, "ollama_model")
             assert "champion" in check.description and len(creates) == 1, "the champion stays served"
+
+
+@pytest.mark.parametrize(("existing", "private", "uploaded", "fix"), [
+    (False, True, False, "make it private in the repo's Settings on the Hub (or `HfApi().update_repo_settings('o/r', "
+                         "private=True)`), or set hf_repo's `private: false`"),
+    (True, False, False, "make it public in the repo's Settings"),
+    (True, True, True, None), (False, False, True, None), (None, True, True, None),
+])
+def test_publish_checks_the_existing_repos_visibility_before_uploading(existing, private, uploaded, fix, tmp_path,
+                                                                        monkeypatch):
+    """create_repo(exist_ok=True) keeps an existing repo's visibility (huggingface_hub 2.4.0), so publish compares
+    it with ``private`` and uploads nothing on a mismatch; a new repo is created with the visibility asked for."""
+    from titlegen_assets.defs.resources import RepoVisibilityMismatch
+
+    monkeypatch.setenv("HF_TOKEN", FAKE_TOKEN)
+    API_DOUBLE["api"] = api = hf_api_double("o/r", existing_private=existing)
+    if uploaded:
+        assert HubDouble().publish(tmp_path, "o/r", private, "msg")["commit_sha"] == api.upload_folder.return_value.oid
+    else:
+        with pytest.raises(RepoVisibilityMismatch, match="nothing was uploaded") as raised:
+            HubDouble().publish(tmp_path, "o/r", private, "msg")
+        assert fix in str(raised.value) and FAKE_TOKEN not in str(raised.value)
+    assert api.upload_folder.called is uploaded
+    assert api.repos == {"o/r": private if existing is None else existing}

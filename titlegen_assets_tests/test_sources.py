@@ -61,3 +61,99 @@ def test_parquet_file_is_read_and_versioned_by_its_sha256(tmp_path):
     assert source.revision.startswith("sha256:") and len(source.rows) == 1
     pq.write_table(pa.Table.from_pylist([{"content": "另一篇", "title": "標題"}]), path)
     assert load_file(path, "content", "title").version != source.version
+
+
+def _jsonl_bytes(*lines: bytes) -> bytes:
+    return b"\n".join(lines) + b"\n"
+
+
+GOOD = '{"content": "颱風接近東部海面，氣象署發布海上警報。", "title": "颱風接近 花東嚴防強風豪雨"}'.encode()
+
+
+def _parquet(path, table):
+    import pyarrow.parquet as pq
+
+    pq.write_table(table, path)
+
+
+def _mixed_types_parquet(path):
+    import pyarrow as pa
+
+    _parquet(path, pa.table({"content": pa.array([2024, 2025]), "title": pa.array([["颱風"], ["地震"]])}))
+
+
+def _symlink_out(path):
+    outside = path.parent.parent / "elsewhere" / "secret.jsonl"
+    outside.parent.mkdir()
+    outside.write_bytes(_jsonl_bytes(GOOD))
+    path.symlink_to(outside)
+
+
+#: (name, file name, how to write it, the error expected: file, row and what to do)
+HOSTILE_FILES = [
+    ("a 50 MB line", "news.jsonl",
+     lambda p: p.write_bytes(_jsonl_bytes(GOOD, b'{"content": "' + "颱".encode() * 17_000_000 + b'", "title": "x"}')),
+     r"news\.jsonl: line 2 is longer than 4 MB \(raw_dataset's max_row_mb\); split or shorten that article"),
+    ("Big5 bytes", "news.jsonl",
+     lambda p: p.write_bytes(_jsonl_bytes(GOOD, '{"content": "颱風來了", "title": "颱風"}'.encode("big5"))),
+     r"news\.jsonl: line 2 is not UTF-8 \(byte 0x\w\w at byte \d+ of the line\); re-save the file as UTF-8"),
+    ("a lone continuation byte", "news.jsonl", lambda p: p.write_bytes(_jsonl_bytes(GOOD, GOOD, b"\x80")),
+     r"news\.jsonl: line 3 is not UTF-8 \(byte 0x80 at byte 1 of the line\)"),
+    ("a number as content", "news.jsonl", lambda p: p.write_bytes(_jsonl_bytes(GOOD, b'{"content": 2024, "title": "x"}')),
+     r"news\.jsonl: row 2 has a number in 'content', not text; make it a string"),
+    ("a list as title", "news.jsonl", lambda p: p.write_bytes(_jsonl_bytes(b'{"content": "x", "title": ["a", "b"]}')),
+     r"news\.jsonl: row 1 has a list in 'title', not text"),
+    ("an object as title", "news.jsonl", lambda p: p.write_bytes(_jsonl_bytes(b'{"content": "x", "title": {"zh": "a"}}')),
+     r"news\.jsonl: row 1 has an object in 'title', not text"),
+    ("true as content", "news.jsonl", lambda p: p.write_bytes(_jsonl_bytes(b'{"content": true, "title": "x"}')),
+     r"news\.jsonl: row 1 has true/false in 'content', not text"),
+    ("a column of two kinds", "news.jsonl",
+     lambda p: p.write_bytes(_jsonl_bytes(b'{"content": "x", "title": "y", "category": "a"}',
+                                          b'{"content": "x", "title": "y", "category": null}',
+                                          b'{"content": "x", "title": "y", "category": ["a"]}')),
+     r"news\.jsonl: row 3 has a list in 'category', but row 1 has text; a column holds one type"),
+    ("nesting a million deep", "news.jsonl",
+     lambda p: p.write_bytes(_jsonl_bytes(b'{"content": ' + b"[" * 1_000_000 + b"]" * 1_000_000 + b', "title": "x"}')),
+     r"news\.jsonl: line 1 nests JSON arrays or objects too deeply to read; fix or delete that line"),
+    ("a JSON array line", "news.jsonl", lambda p: p.write_bytes(_jsonl_bytes(b"[1, 2]")),
+     r"news\.jsonl: line 1 is a JSON list, not an object"),
+    ("Parquet with mixed column types", "news.parquet", _mixed_types_parquet,
+     r"news\.parquet: row 1 has a number in 'content', not text"),
+    ("a symlink out of the data folder", "news.jsonl", _symlink_out,
+     r"news\.jsonl: a symlink to .*elsewhere/secret\.jsonl, outside .*data; copy the data into"),
+]
+
+
+@pytest.mark.parametrize(("name", "file_name", "write", "expected"), HOSTILE_FILES, ids=[c[0] for c in HOSTILE_FILES])
+def test_hostile_files_stop_with_the_file_the_row_and_what_to_do(tmp_path, name, file_name, write, expected):
+    import tracemalloc
+
+    folder = tmp_path / "data"
+    folder.mkdir()
+    path = folder / file_name
+    write(path)
+    tracemalloc.start()
+    try:
+        with pytest.raises(SourceError, match=expected):
+            load_file(path, "content", "title")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 12_000_000, f"{name}: reading held {peak / 1e6:.0f} MB; rows are read one at a time"
+
+
+def test_a_row_over_the_limit_from_parquet_names_its_row_and_nulls_stay_allowed(tmp_path):
+    import pyarrow as pa
+
+    path = tmp_path / "news.parquet"
+    _parquet(path, pa.table({"content": ["短文。", None, "長" * 2000], "title": ["標題", None, "標題"]}))
+    with pytest.raises(SourceError, match=r"news\.parquet: row 3 has a 'content' longer than 0\.005 MB"):
+        load_file(path, "content", "title", max_row_bytes=5000)
+    assert [row["content"] for row in load_file(path, "content", "title").rows] == ["短文。", None, "長" * 2000]
+
+
+def test_a_symlink_within_its_folder_and_a_bom_are_read(tmp_path):
+    real = tmp_path / "news-2025.jsonl"
+    real.write_bytes(b"\xef\xbb\xbf" + _jsonl_bytes(GOOD))
+    (tmp_path / "news.jsonl").symlink_to(real.name)
+    assert load_file(tmp_path / "news.jsonl", "content", "title").rows[0]["title"] == "颱風接近 花東嚴防強風豪雨"

@@ -4,6 +4,11 @@ Each rule is named; ``clean_rows`` counts the rows each rule edited and the rows
 asset can say what happened to every row. Lengths are counted in characters (``len``), the natural unit for
 Chinese titles. Rules only remove what newsrooms add around a story (markup, credits, datelines, captions,
 footers, rubric tags): the sentences of the story itself are kept as they are.
+
+Every rule runs in time linear in the text, whatever the text (scraped pages are hostile input): a pattern that can
+start at many places never scans an unbounded run from each of them. Runs of white space are taken possessively
+(``\s*+``) and only from their first character (``(?<!\s)``), free text is bounded (``{0,200}``), and markup
+that is never closed runs to the end of the text, as an HTML parser reads it, so one scan consumes it.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ _FULLWIDTH_ALNUM = str.maketrans(
 _FULLWIDTH = re.compile("[\uff10-\uff5e\u3000]+")
 _ASCII_PUNCT = re.compile("[,!?:;]")
 _ASCII_PUNCT_AFTER_CJK = re.compile(rf"(?<=[{CJK}])\s*([,!?:;]+)\s*")
-_ASCII_PARENS_AROUND_CJK = re.compile(rf"\(([^()]*[{CJK}][^()]*)\)")
+_ASCII_PARENS_AROUND_CJK = re.compile(rf"\((?=[^()]*[{CJK}])([^()]*+)\)")
 _HALF_TO_FULL_PUNCT = str.maketrans({",": "，", "!": "！", "?": "？", ":": "：", ";": "；"})
 
 _EMOJI = re.compile(
@@ -38,9 +43,13 @@ _EMOJI = re.compile(
 _DECORATIVE = re.compile("[★☆◆◇■□●○▲△▼▽◎※♦♥♪►▶◀→←↑↓➤✓✔✗✘…]+")
 
 # --- markup ---------------------------------------------------------------------------------------------------
-_BLOCK_TAG = re.compile(r"<\s*(?:br|/p|/div|/li|/h[1-6]|hr)\b[^<>]*>", re.IGNORECASE)
-_SCRIPT = re.compile(r"<(script|style)\b[^<>]*>.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
-_TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9]*\b[^<>]{0,500}>|<!--.*?-->", re.DOTALL)
+#: Tags that end a line or a block where a browser shows them (opening or closing): each becomes a line break.
+_BLOCK_TAG = re.compile(
+    r"<\s*/?\s*(?:br|p|div|li|ul|ol|h[1-6]|hr|tr|table|blockquote|section|article|header|footer|aside|nav|main|"
+    r"figure|figcaption|pre|dl|dt|dd|address)\b[^<>]{0,500}>", re.IGNORECASE)
+#: A script or style element, or a comment; one never closed runs to the end of the text, as HTML parsers read it.
+_SCRIPT = re.compile(r"<(script|style)\b[^<>]{0,500}>.*?(?:</\1\s*+>|\Z)|<!--.*?(?:-->|\Z)", re.IGNORECASE | re.DOTALL)
+_TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9]*+\b[^<>]{0,500}>")
 
 # --- credits --------------------------------------------------------------------------------------------------
 _OPEN, _CLOSE = r"[（(【〔［\[]", r"[）)】〕］\]]"
@@ -72,24 +81,34 @@ _WIRE_DATELINE = re.compile(
     rf"^\s*(?:{_OPEN}\s*(?:{_AGENCIES}){_INNER}{{0,40}}?(?:電|報導)\s*{_CLOSE}"  # （中央社記者王小明台北23日電）
     rf"|(?:{_AGENCIES})(?:記者{_NAMES})?[{CJK}]{{0,10}}?\d{{1,2}}日(?:專|綜合外)?電)\s*"  # 中央社台北23日電
 )
-_LEADING_REPORTER = re.compile(rf"^\s*(?:{_OPEN}\s*(?:{_REPORTER}|{_EDITOR})\s*{_CLOSE}|(?:{_REPORTER})(?:\s*\n)?)\s*")
+_LEADING_REPORTER = re.compile(rf"^\s*+(?:{_OPEN}\s*(?:{_REPORTER}|{_EDITOR})\s*{_CLOSE}|(?:{_REPORTER})(?:\s*\n)?)\s*")
+_LINE = r"[^\S\n]*+"  # white space within one line
+#: A line that is only a reporter or editor credit, wherever it stands (<br> and <p> have become line ends).
+_REPORTER_LINE = re.compile(rf"^{_LINE}(?:{_OPEN}{_LINE}(?:{_REPORTER}|{_EDITOR}){_LINE}{_CLOSE}|{_REPORTER}|{_EDITOR}){_LINE}$",
+                            re.MULTILINE)
 _TRAILING_REPORTER = re.compile(
     rf"(?:\s*{_OPEN}\s*(?:{_REPORTER}|{_EDITOR})\s*{_CLOSE}{_CNA_CODE}"
     rf"|(?:(?<=[。！？」』\n])|^)\s*(?:{_REPORTER}|{_EDITOR}{_INNER}*?)){_CNA_CODE}\s*$"
 )
+#: A short bracketed aside closing a line or the text after its last sentence, in any script: （中央社）, (PTS),
+#: （Reuters／台北）, 【CNA】. Nothing of the story stands there; a term's gloss such as （WHO） follows its term.
+_TRAILING_CREDIT = re.compile(
+    rf"(?:(?<=[。！？」』\n])|^){_LINE}{_OPEN}{_LINE}[^（）()【】〔〕［］\[\]\n。！？，,]{{1,30}}?{_LINE}{_CLOSE}{_CNA_CODE}{_LINE}$",
+    re.MULTILINE,
+)
 _CREDIT_TAIL_CHARS = 160  # a closing credit is short: only the end of the text is searched for one
-_CREDIT_ANYWHERE = re.compile(rf"{_BRACKETED_CREDIT}(?:{_CNA_CODE}(?=\s*$))?")
+_CREDIT_ANYWHERE = re.compile(rf"{_BRACKETED_CREDIT}(?:{_CNA_CODE}(?=\s*+$))?")
 
 # --- captions and footers -------------------------------------------------------------------------------------
 _CAPTION = re.compile(
-    rf"[▲△▼►]\s*[^▲△▼►\n（）。！？]*[。！？]?\s*{_BRACKETED_CREDIT}"  # ▲蔣萬安出席記者會。（圖／記者王小明攝）
-    r"|[▲△▼►][^▲△▼►\n。！？]*[。！？]?"  # a caption line without a credit: up to its line or sentence end
-    r"|(?:(?<=[。！？」\n])|^)\s*圖說[：:][^\n。！？]*[。！？]?"
+    rf"[▲△▼►]\s*+[^▲△▼►\n（）。！？]{{0,200}}[。！？]?\s*+{_BRACKETED_CREDIT}"  # ▲蔣萬安出席記者會。（圖／記者王小明攝）
+    r"|[▲△▼►][^▲△▼►\n。！？]*+[。！？]?"  # a caption line without a credit: up to its line or sentence end
+    rf"|(?:(?<=[。！？」\n])|^){_LINE}圖說[：:][^\n。！？]*+[。！？]?"
 )
 _CAPTION_MARK = re.compile(r"[▲△▼►]|圖說")  # a cheap test first: the caption pattern is slow to scan
 _FOOTER = re.compile(
-    r"(?:(?<=[。！？」』\n])|^)\s*(?:[※＊*★☆►➤▸■]+\s*(?:延伸閱讀|相關新聞|更多新聞|看更多|點我|下載|本文|版權|未經授權|"
-    r"喝酒不開車|酒後不開車|珍惜生命|自殺|《[^》]{1,12}》提醒您)|(?:延伸閱讀|相關新聞|更多新聞)\s*[：:]).*$",
+    rf"(?:(?<=[。！？」』\n])|^){_LINE}(?:[※＊*★☆►➤▸■]++\s*+(?:延伸閱讀|相關新聞|更多新聞|看更多|點我|下載|本文|版權|未經授權|"
+    r"喝酒不開車|酒後不開車|珍惜生命|自殺|《[^》]{1,12}》提醒您)|(?:延伸閱讀|相關新聞|更多新聞)\s*+[：:]).*$",
     re.DOTALL,
 )
 
@@ -98,12 +117,12 @@ _RUBRIC = "獨家|快訊|即時|影|影音|專訪|直播|更新|最新|圖輯|�
 _TITLE_TAG = re.compile(
     rf"^\s*(?:(?:【[^】]{{1,8}}】|\[[^\]]{{1,8}}\]|［[^］]{{1,8}}］|〔[^〕]{{1,8}}〕|[《〈](?:{_RUBRIC})[》〉]"
     rf"|(?:{_RUBRIC})\s*[／/｜|])\s*)+"  # 【影】〔即時〕《獨家》快訊／
-    rf"|\s*(?:[【〔［\[](?:{_RUBRIC})[】〕］\]])+\s*$"  # a rubric at the end: …【影】
+    rf"|(?<!\s)\s*+(?:[【〔［\[](?:{_RUBRIC})[】〕］\]])+\s*+$"  # a rubric at the end: …【影】
 )
 _SITE_SUFFIX = re.compile(
-    r"\s*[|｜\-–—]\s*[^|｜]{0,12}(?:新聞網?|電子報|新聞雲|PNN|日報|時報|財經|中央社|CNA)[^|｜]{0,8}$"
+    r"(?<!\s)\s*+[|｜\-–—]\s*+[^|｜]{0,12}(?:新聞網?|電子報|新聞雲|PNN|日報|時報|財經|中央社|CNA)[^|｜]{0,8}$"
 )  # … | 公視新聞網 PNN, … - 自由時報電子報, …｜ETtoday新聞雲
-_REPEATED_END_PUNCT = re.compile(r"[！？。～~]{2,}$")
+_REPEATED_END_PUNCT = re.compile(r"(?<![！？。～~])[！？。～~]{2,}+$")
 _WHITESPACE = re.compile(r"\s+")
 _SPACE = re.compile(" ")
 _CHINESE_OR_PUNCT = re.compile(rf"[{CJK}，。！？：；、（）「」]")
@@ -111,10 +130,14 @@ _SENTENCE = re.compile(r"[^。！？!?]*[。！？!?]+[」』”]?|[^。！？!?
 
 
 def strip_html(text: str) -> str:
-    """Markup left by the scraper: tags out (line-breaking ones become a line break), entities decoded."""
-    text = _SCRIPT.sub("", text)
-    text = _BLOCK_TAG.sub("\n", text)
-    return _TAG.sub("", html.unescape(_TAG.sub("", text)))
+    """Markup left by the scraper: tags out, those that break a line or a block (<br>, <p>, </div>...) becoming a
+    line break so the line rules see the lines the page showed; entities decoded, and the markup they encoded
+    (&lt;br&gt;) read once more."""
+    return _markup_to_lines(html.unescape(_markup_to_lines(text)))
+
+
+def _markup_to_lines(text: str) -> str:
+    return _TAG.sub("", _BLOCK_TAG.sub("\n", _SCRIPT.sub("", text)))
 
 
 def normalize_width(text: str) -> str:
@@ -133,9 +156,9 @@ def strip_wire_dateline(content: str) -> str:
 
 
 def strip_reporter_lines(content: str) -> str:
-    """Reporter and editor credits opening or closing the story, bracketed or not: 〔記者王小明／台北報導〕,
-    記者王小明／台北報導, （編輯：陳正健）1131023, 責任編輯：陳柏宇."""
-    content = _LEADING_REPORTER.sub("", content, count=1)
+    """Reporter and editor credits opening or closing the story or standing on a line of their own, bracketed or
+    not: 〔記者王小明／台北報導〕, 記者王小明／台北報導, （編輯：陳正健）1131023, 責任編輯：陳柏宇."""
+    content = _REPORTER_LINE.sub("", _LEADING_REPORTER.sub("", content, count=1))
     while match := _TRAILING_REPORTER.search(content, max(0, len(content) - _CREDIT_TAIL_CHARS)):
         content = content[: match.start()]
     return content
@@ -149,6 +172,11 @@ def strip_captions(content: str) -> str:
 def strip_source_credits(text: str) -> str:
     """Bracketed credits wherever they stand, text after them kept: （公視新聞）, (圖/記者王小明攝), （影音來源：公視）."""
     return _CREDIT_ANYWHERE.sub("", text)
+
+
+def strip_trailing_credits(content: str) -> str:
+    """A bracketed aside after the last sentence of a line or of the story, in any script: (PTS), （Reuters）."""
+    return _TRAILING_CREDIT.sub("", content)
 
 
 def strip_footer(content: str) -> str:
@@ -210,6 +238,7 @@ CONTENT_RULES = (
     Rule("reporter_line", strip_reporter_lines),
     Rule("caption", strip_captions),
     Rule("source_credit", strip_source_credits),
+    Rule("trailing_credit", strip_trailing_credits),
     Rule("footer", strip_footer),
     Rule("emoji", remove_emoji),
     Rule("whitespace", collapse_whitespace),

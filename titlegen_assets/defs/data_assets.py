@@ -11,7 +11,7 @@ from pydantic import Field, model_validator
 
 from titlegen_assets.data.cleaning import CleaningReport, CleaningRules, clean_rows
 from titlegen_assets.data.parallel import available_cpus
-from titlegen_assets.data.sources import HUB_DATASET, read_source
+from titlegen_assets.data.sources import HUB_DATASET, MAX_ROW_MB, read_source
 from titlegen_assets.data.splitting import SPLITS, SplitsUnreadable, leaked_rows, load_splits, save_splits, split_rows
 from titlegen_assets.defs.resources import ArtifactStore, HuggingFaceHub
 from titlegen_assets.ui.plots import histograms_png, markdown_image
@@ -44,6 +44,11 @@ class RawDatasetConfig(dg.Config):
     path: Optional[str] = Field(default=None, description="Local .jsonl or .parquet file, for source='file'.")
     input_column: str = Field(default="content", description="Column holding the article text.")
     target_column: str = Field(default="title", description="Column holding the reference headline.")
+    max_row_mb: float = Field(
+        default=MAX_ROW_MB, gt=0,
+        description="Largest row read, in MB (a JSONL line; a Parquet or Hub row's article or title): a larger one "
+        "stops the read with its row number before it is read whole. Raise it only for unusually long articles.",
+    )
 
     @model_validator(mode="after")
     def _file_needs_path(self):
@@ -105,7 +110,7 @@ def raw_dataset(
     import datasets
 
     source = read_source(config.source, config.hf_dataset, config.hf_revision, config.hf_split, config.path,
-                         config.input_column, config.target_column, hub.dataset_commit)
+                         config.input_column, config.target_column, hub.dataset_commit, config.max_row_mb)
     target = artifacts.path("raw", source.version)
     if target.exists():
         context.log.info(f"raw_dataset {source.version} already at {target}; nothing to write")

@@ -71,26 +71,25 @@ class OllamaUnavailable(RuntimeError):
 
 
 class HuggingFaceHub(dg.ConfigurableResource):
-    """The Hugging Face Hub through ``huggingface_hub.HfApi``. The token comes only from the environment."""
-
-    token: Optional[str] = Field(default=None, description="Leave unset: the token is read from HF_TOKEN when needed.")
-    endpoint: Optional[str] = Field(default=None, description="Hub endpoint; default HF_ENDPOINT or huggingface.co.")
+    """The Hugging Face Hub through ``huggingface_hub.HfApi``. Nothing about it is run config: the token comes only
+    from ``HF_TOKEN`` and the address only from ``HF_ENDPOINT`` (huggingface_hub reads it), both set by whoever
+    deploys, so nobody who can launch a run can send the token to a server of their choice."""
 
     def _token(self) -> Optional[str]:
         import os
 
-        return self.token or os.environ.get("HF_TOKEN") or None
+        return os.environ.get("HF_TOKEN") or None
 
     def api(self):
         from huggingface_hub import HfApi
 
-        return HfApi(endpoint=self.endpoint, token=self._token())
+        return HfApi(token=self._token())  # endpoint None: huggingface_hub's HF_ENDPOINT, else huggingface.co
 
     def endpoint_url(self) -> str:
-        """The Hub address requests go to: this resource's endpoint, else HF_ENDPOINT, else huggingface.co."""
+        """The Hub address requests go to: HF_ENDPOINT as huggingface_hub read it, else huggingface.co."""
         from huggingface_hub import constants
 
-        return self.endpoint or constants.ENDPOINT
+        return constants.ENDPOINT
 
     def dataset_commit(self, dataset_id: str, revision: str) -> str:
         """The commit sha a dataset branch or tag points at now (a sha is returned as is, without a request)."""
@@ -102,12 +101,17 @@ class HuggingFaceHub(dg.ConfigurableResource):
         return bool(self._token())
 
     def publish(self, folder: Path, repo_id: str, private: bool, commit_message: str) -> dict:
-        """Create the model repo if needed, then upload the folder as one commit; errors say what to fix."""
+        """Create the model repo if needed, check that its visibility is the one asked for, then upload the folder
+        as one commit; errors say what to fix. ``create_repo(exist_ok=True)`` leaves an existing repo's visibility
+        as it is, so a "private" publish into a public repo would otherwise go out publicly."""
         api = self.api()
         try:
             api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
+            check_visibility(repo_id, private, api.repo_info(repo_id, repo_type="model").private)
             commit = api.upload_folder(repo_id=repo_id, repo_type="model", folder_path=str(folder),
                                        commit_message=commit_message)
+        except RepoVisibilityMismatch:
+            raise
         except Exception as error:
             token = self._token()
             # the cause stays attached unless its own text carries the token (the message hides it either way)
@@ -118,6 +122,23 @@ class HuggingFaceHub(dg.ConfigurableResource):
 
 class HubPublishError(RuntimeError):
     """Publishing failed; the message names the cause and the fix, and never contains the token."""
+
+
+class RepoVisibilityMismatch(HubPublishError):
+    """The Hub repo exists with another visibility than ``private`` asks for; nothing was uploaded."""
+
+
+def check_visibility(repo_id: str, private: bool, repo_private: bool | None) -> None:
+    """Refuse to publish into a repo whose visibility (``ModelInfo.private``) is not the one asked for."""
+    if repo_private is private:
+        return
+    now = {True: "private", False: "public", None: "of unknown visibility"}[repo_private]
+    fix = (f"make it private in the repo's Settings on the Hub (or `HfApi().update_repo_settings({repo_id!r}, "
+           "private=True)`), or set hf_repo's `private: false` to publish it publicly on purpose") if private else (
+           f"make it public in the repo's Settings on the Hub (or `HfApi().update_repo_settings({repo_id!r}, "
+           "private=False)`), or set hf_repo's `private: true` to publish into it privately")
+    raise RepoVisibilityMismatch(f"hf_repo: {repo_id} exists on the Hub and is {now}, but hf_repo's private is "
+                                 f"{str(private).lower()}; nothing was uploaded: {fix}")
 
 
 def explain_hub_error(error: Exception, repo_id: str, token: str | None, endpoint: str) -> str:

@@ -91,7 +91,7 @@ def atomic_folder(target: Path) -> Iterator[Path]:
 
 def atomic_write_text(path: Path, text: str) -> Path:
     """Write a file through a temporary sibling and a rename, so readers never see half of it; a failed write
-    (a full disk) leaves no temporary file."""
+    (a full disk, text that cannot be encoded) removes the temporary file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = path.parent / f".tmp-{path.name}-{uuid.uuid4().hex[:8]}"
     try:
