@@ -93,6 +93,7 @@ def ollama_model(
         data_version=dg.DataVersion(version),
         metadata={
             "model": name, "quantization": quantization, "gguf_sha256": sha256, "server_version": server_version,
+            "merged_version": merged_hf_model["version"],
             "host": host, "digest": digest, "recreated": not previous,
             "sample_reference": article["title"], "sample_response": answer.response.strip(),
             "modelfile": dg.MetadataValue.md(f"```\n{text}```"), "modelfile_path": dg.MetadataValue.path(str(modelfile_path)),

@@ -104,13 +104,18 @@ def referenced_paths(instance, keep_last: int) -> set[Path]:
     return found
 
 
-def manifest_paths(root: Path) -> set[Path]:
-    """The ``path`` of every step output manifest: what the next run loads as its input."""
+def manifest_paths(root: Path, keep_last: int) -> set[Path]:
+    """The ``path`` of the newest ``keep_last`` step output manifests of each asset (one per run that made it):
+    what the next runs load as their inputs."""
     found = set()
-    for manifest in (root / "manifests").rglob("*.json") if (root / "manifests").is_dir() else []:
-        value = json.loads(manifest.read_text(encoding="utf-8")).get("path")
-        if value:
-            found.add(Path(value))
+    folders = {manifest.parent for manifest in (root / "manifests").rglob("*.json")} if (root / "manifests").is_dir() \
+        else set()
+    for folder in folders:
+        newest = sorted(folder.glob("*.json"), key=lambda manifest: manifest.stat().st_mtime, reverse=True)
+        for manifest in newest[:keep_last]:
+            value = json.loads(manifest.read_text(encoding="utf-8")).get("path")
+            if value:
+                found.add(Path(value))
     return found
 
 
@@ -136,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     root = args.root or default_root()
     try:
         with DagsterInstance.get() as instance:
-            referenced = referenced_paths(instance, args.keep) | manifest_paths(root)
+            referenced = referenced_paths(instance, args.keep) | manifest_paths(root, args.keep)
     except GcRefused as error:
         print(f"titlegen gc: {error}", file=sys.stderr)
         return 2
