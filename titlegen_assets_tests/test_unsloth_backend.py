@@ -25,13 +25,13 @@ TINY = dict(base_model=HUB_NAME, backend="unsloth", max_steps=2, per_device_trai
 
 
 @pytest.fixture(params=["processor", "tokenizer"])
-def kind(request, monkeypatch, smoke_gemma3n_multimodal, smoke_base_model) -> str:
+def kind(request, monkeypatch, smoke_gemma3n_multimodal, smoke_base_model, tmp_path) -> str:
     """Unsloth (the double) installed, the Hub name standing for a multimodal or a text-only smoke checkpoint, and
     the backend choice told there is CUDA (the tensors stay on the CPU)."""
     from titlegen_assets.training import environment
 
     folder = smoke_gemma3n_multimodal if request.param == "processor" else smoke_base_model
-    unsloth_double.install(monkeypatch, {HUB_NAME: folder})
+    unsloth_double.install(monkeypatch, {HUB_NAME: folder}, hub_cache=tmp_path / "hub")
     monkeypatch.setattr(environment, "has_cuda", lambda: True)
     return request.param
 
@@ -97,7 +97,7 @@ def test_generation_adds_bos_once_and_pads_on_the_left(kind):
 
 @needs_cpu_training
 def test_merged_model_sample_and_eval_gate_run_on_the_unsloth_path(kind, resources):
-    from titlegen_assets.defs.data_assets import cleaned_splits, raw_dataset
+    from titlegen_assets.defs.data_assets import cleaned_splits, cleaned_splits_checks, raw_dataset
     from titlegen_assets.defs.evaluation_checks import eval_gate
     from titlegen_assets.defs.training_assets import lora_adapter, merged_hf_model
 
@@ -105,12 +105,13 @@ def test_merged_model_sample_and_eval_gate_run_on_the_unsloth_path(kind, resourc
         "raw_dataset": {"config": {"source": "sample"}},
         "cleaned_splits": {"config": {"content_max_chars": 300}},
         "lora_adapter": {"config": TINY},
+        "merged_hf_model": {"config": {"gguf": "none"}},
         "eval_gate": {"config": {"rouge_l_min": 0.0, "bleu_1_min": 0.0, "title_only_min": 0.0,
                                  "length_compliance_min": 0.0, "max_new_tokens": 8, "max_samples": 4,
                                  "compare_base_model": False}},
     }}
-    result = dg.materialize([raw_dataset, cleaned_splits, lora_adapter, merged_hf_model, eval_gate],
-                            run_config=run_config, resources=resources)
+    result = dg.materialize([raw_dataset, cleaned_splits, cleaned_splits_checks, lora_adapter, merged_hf_model,
+                             eval_gate], run_config=run_config, resources=resources)
     assert result.success
 
     merged = result.asset_materializations_for_node("merged_hf_model")[0].metadata
@@ -119,7 +120,7 @@ def test_merged_model_sample_and_eval_gate_run_on_the_unsloth_path(kind, resourc
     saved = json.loads((folder / "config.json").read_text())
     assert saved["model_type"] == ("gemma3n" if kind == "processor" else "gemma3n_text")
     assert (folder / "processor_config.json").is_file() == (kind == "processor")
-    assert {e.check_name for e in result.get_asset_check_evaluations()} == {"rouge_l", "bleu_1", "title_only_rate",
-                                                                            "length_compliance"}
+    assert {e.check_name for e in result.get_asset_check_evaluations() if e.asset_key.path == ["merged_hf_model"]} == {
+        "rouge_l", "bleu_1", "title_only_rate", "length_compliance", "gguf_certified", "not_worse_than_champion"}
     calls = [name for name, _ in unsloth_double.CALLS]
     assert calls.count("save_pretrained_merged") == 1 and calls.count("FastModel.for_inference") == 2

@@ -16,18 +16,22 @@ depends on behaves as the real client does, with the real return types:
 
 from unittest import mock
 
-import httpx2
 from huggingface_hub import CommitInfo, HfApi, ModelInfo, RepoUrl
 from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
 
 from titlegen_assets.defs.resources import HuggingFaceHub
+
+try:  # the HTTP library huggingface_hub's errors carry: httpx2 in 2.x (the CPU pins), httpx in 1.x (the GPU pins)
+    import httpx2 as http
+except ModuleNotFoundError:
+    import httpx as http
 
 ENDPOINT = "https://huggingface.co"
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 
 def _error(kind: type, status: int, method: str, url: str, message: str) -> HfHubHTTPError:
-    response = httpx2.Response(status, request=httpx2.Request(method, url))
+    response = http.Response(status, request=http.Request(method, url))
     return kind(f"{status} Client Error.\n\n{message} for url: {url}", response=response)
 
 

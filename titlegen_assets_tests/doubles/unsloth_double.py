@@ -252,8 +252,15 @@ def train_on_responses_only(
     return trainer
 
 
-def install(monkeypatch, local_models: dict[str, str]) -> None:
-    """Put the double in ``sys.modules`` as ``unsloth`` and ``unsloth.chat_templates`` for one test."""
+def install(monkeypatch, local_models: dict[str, str], hub_cache=None) -> None:
+    """Put the double in ``sys.modules`` as ``unsloth`` and ``unsloth.chat_templates`` for one test; with
+    ``hub_cache`` (a folder), the Hugging Face cache of a machine that downloaded those models once: each one's
+    ``refs/main`` names a commit, which is what a base model's version records on an offline GPU host."""
+    if hub_cache is not None:
+        from huggingface_hub import constants
+
+        write_hub_refs(hub_cache, local_models)
+        monkeypatch.setattr(constants, "HF_HUB_CACHE", str(hub_cache))
     CALLS.clear()
     LOCAL_MODELS.clear()
     LOCAL_MODELS.update(local_models)
@@ -264,3 +271,15 @@ def install(monkeypatch, local_models: dict[str, str]) -> None:
     unsloth.chat_templates = chat_templates
     monkeypatch.setitem(sys.modules, "unsloth", unsloth)
     monkeypatch.setitem(sys.modules, "unsloth.chat_templates", chat_templates)
+
+
+def write_hub_refs(hub_cache, repo_ids) -> None:
+    """``models--<org>--<name>/refs/main`` for each repo id, in the Hugging Face cache layout."""
+    from pathlib import Path
+
+    from huggingface_hub.file_download import repo_folder_name
+
+    for repo_id in repo_ids:
+        ref = Path(hub_cache) / repo_folder_name(repo_id=repo_id, repo_type="model") / "refs" / "main"
+        ref.parent.mkdir(parents=True, exist_ok=True)
+        ref.write_text("0" * 40)
