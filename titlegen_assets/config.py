@@ -157,6 +157,13 @@ class OllamaModelConfig(dg.Config):
     temperature: float = Field(default=0.1, ge=0, le=2, description="Sampling temperature; titles want near-greedy.")
     num_predict: int = Field(default=TITLE_MAX_NEW_TOKENS, gt=0, description="Cap on generated tokens: a title is short.")
     keep_alive: str = Field(default="30m", description="How long Ollama keeps the model loaded after a request.")
+    num_thread: Optional[int] = Field(
+        default=None, gt=0, description="Runner threads (llama.cpp -t); null: Ollama's default (the physical cores).")
+    num_batch: Optional[int] = Field(
+        default=None, gt=0, description="Prompt tokens evaluated per batch (llama.cpp -b/-ub); null: Ollama's default.")
+    num_ctx: Optional[int] = Field(
+        default=None, gt=0, description="Context window per request in tokens; null: Ollama's default. A title's "
+        "prompt and answer need a few hundred.")
 
     @field_validator("quantize")
     @classmethod
@@ -173,6 +180,10 @@ class OllamaModelConfig(dg.Config):
     @property
     def name(self) -> str:
         return f"{self.model_name}:{self.tag}"
+
+    def runtime_options(self) -> dict:
+        """The runner options this config sets, as Modelfile parameters (unset ones keep Ollama's defaults)."""
+        return {"num_thread": self.num_thread, "num_batch": self.num_batch, "num_ctx": self.num_ctx}
 
 
 class LatencyConfig(dg.Config):

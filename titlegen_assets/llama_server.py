@@ -47,8 +47,9 @@ class LlamaServer:
     at once (llama-server's ``-np``), each with ``context`` tokens."""
 
     def __init__(self, gguf: Path, parallel: int = 1, context: int = 2048, threads: int | None = None,
-                 start_timeout_s: float = 120.0):
+                 start_timeout_s: float = 120.0, extra_args: tuple[str, ...] = ()):
         self.gguf, self.parallel, self.context, self.threads = Path(gguf), parallel, context, threads
+        self.extra_args = tuple(extra_args)
         self.start_timeout_s = start_timeout_s
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -62,6 +63,7 @@ class LlamaServer:
                    "-np", str(self.parallel), "-c", str(self.context * self.parallel)]
         if self.threads:
             command += ["-t", str(self.threads)]
+        command += list(self.extra_args)
         self.process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + self.start_timeout_s
         while time.monotonic() < deadline:
@@ -117,7 +119,7 @@ class LlamaServer:
         generated piece, and the server's own durations in Ollama's names and units (nanoseconds)."""
         import httpx
 
-        body = {"prompt": prompt, "n_predict": n_predict, "stream": True, **GREEDY}
+        body = {"prompt": prompt, "n_predict": n_predict, "stream": True, "cache_prompt": True, **GREEDY}
         started = time.perf_counter()
         first, final, text = None, {}, ""
         with httpx.stream("POST", f"{self.url}/completion", json=body, timeout=timeout_s) as response:

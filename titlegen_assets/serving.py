@@ -70,7 +70,7 @@ def import_plan(import_from: str, quantize: str | None, merged_dir: Path, gguf_d
 
 
 def create_model(client, name: str, plan: ImportPlan, temperature: float, num_predict: int,
-                 log: Callable[[str], None]) -> dict[str, str]:
+                 log: Callable[[str], None], runtime: dict | None = None) -> dict[str, str]:
     """Upload the plan's files as blobs, then create the model from them with the training prompt."""
     digests = {}
     for relative, path in plan.files.items():
@@ -78,7 +78,7 @@ def create_model(client, name: str, plan: ImportPlan, temperature: float, num_pr
         log(f"uploaded {relative} ({path.stat().st_size / 2**20:.1f} MiB)")
     for progress in client.create(
         model=name, files=digests, template=ollama_template(), system=INSTRUCTION,
-        parameters=modelfile.parameters(temperature, num_predict), quantize=plan.quantize, stream=True,
+        parameters=modelfile.parameters(temperature, num_predict, runtime), quantize=plan.quantize, stream=True,
     ):
         log(f"ollama create: {progress.status}")
     return digests

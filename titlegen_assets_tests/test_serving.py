@@ -188,3 +188,15 @@ def test_a_quantize_ollama_does_not_accept_is_refused_by_config_validation_namin
 
     with pytest.raises(ValidationError, match=r"q4_K_M, q4_K_S, q8_0 \(case does not matter, e\.g\. q4_k_m is read as"):
         OllamaModelConfig(quantize=given)
+
+
+def test_runner_options_that_are_set_go_into_the_modelfile_and_unset_ones_keep_ollamas_defaults():
+    from titlegen_assets import modelfile
+    from titlegen_assets.config import OllamaModelConfig
+
+    laptop = OllamaModelConfig(num_thread=2, num_ctx=512)
+    assert modelfile.parameters(0.1, 48, laptop.runtime_options()) == {
+        "stop": ["<end_of_turn>"], "temperature": 0.1, "num_predict": 48, "num_thread": 2, "num_ctx": 512}
+    text = modelfile.render(Path("model.gguf"), 0.1, 48, laptop.runtime_options())
+    assert "PARAMETER num_thread 2\n" in text and "PARAMETER num_ctx 512\n" in text and "num_batch" not in text
+    assert "num_thread" not in modelfile.render(Path("model.gguf"), 0.1, 48, OllamaModelConfig().runtime_options())

@@ -34,11 +34,11 @@ def ollama_model(
     client = ollama.client()
     plan = serving.import_plan(config.import_from, config.quantize, Path(merged_hf_model["path"]),
                                artifacts.path("gguf", merged_hf_model["version"]))
-    text = modelfile.render(plan.source, config.temperature, config.num_predict)
+    text = modelfile.render(plan.source, config.temperature, config.num_predict, config.runtime_options())
     modelfile_path = atomic_write_text(artifacts.path("ollama", merged_hf_model["version"]) / "Modelfile", text)
     try:
         files = serving.create_model(client, config.name, plan, config.temperature, config.num_predict,
-                                     context.log.info)
+                                     context.log.info, config.runtime_options())
         article = held_out_articles(cleaned_splits["path"])[0]
         answer = serving.ask(client, config.name, article["content"], config.keep_alive)
         listed = {m.model: m for m in client.list().models}
