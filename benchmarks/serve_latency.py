@@ -27,7 +27,7 @@ from transformers import AutoTokenizer
 
 from titlegen_assets import gguf_export, latency
 from titlegen_assets.config import LatencyConfig
-from titlegen_assets.llama_server import LlamaServer, training_prompt
+from titlegen_assets.llama_server import PREFIX_CACHE_ARGS, LlamaServer, training_prompt
 
 
 def run(gguf: Path, prompts: list[str], concurrency: int, warmup: int, time_limit_s: float, n_predict: int,
@@ -70,7 +70,8 @@ def main() -> None:
                         help="llama-server arguments to compare (repeatable); default: one variant with none")
     parser.add_argument("--rounds", type=int, default=1, help="alternate the variants this many times")
     args = parser.parse_args()
-    variants = [(name, tuple(shlex.split(extra))) for name, extra in (v.split("=", 1) for v in args.variant)] or [("default", ())]
+    variants = [(name, tuple(shlex.split(extra))) for name, extra in (v.split("=", 1) for v in args.variant)]
+    variants = variants or [("product", PREFIX_CACHE_ARGS)]
     tokenizer = AutoTokenizer.from_pretrained(args.model_dir)
     contents = [row["content"] for row in sample_test_rows(args.content_max_chars)]
     prompts = [training_prompt(tokenizer, content) for content in islice(cycle(contents), args.requests)]
