@@ -2,9 +2,11 @@
 llama-server, greedy titles for the sample's test split from the training prompt.
 
     python benchmarks/gguf_agreement.py MERGED_MODEL_DIR [--content-max-chars 300] [--n-predict 48] [--articles N]
+        [--quantizations BF16 Q4_K_M Q5_K_M ...]
 
-Prints one JSON line: the share of Q4_K_M titles equal to the BF16 ones, their mean character ROUGE-L against the
-BF16 titles, each one's ROUGE-L against the reference titles, file sizes and the titles themselves. The GGUFs are
+Prints one JSON line: for each quantization after the first (the reference, BF16 by default) the share of its titles
+equal to the reference's and their mean character ROUGE-L against them; for each, its ROUGE-L against the reference
+titles, how often it stopped at <end_of_turn>, its file size; and the titles themselves. The GGUFs are
 kept beside the model under ``<MERGED_MODEL_DIR>.gguf/``. Results go in RESULTS.md.
 """
 
@@ -34,6 +36,7 @@ def main() -> None:
     parser.add_argument("--content-max-chars", type=int, default=300)
     parser.add_argument("--n-predict", type=int, default=48)
     parser.add_argument("--articles", type=int, default=None, help="only the first N test articles (default: all)")
+    parser.add_argument("--quantizations", nargs="+", default=["BF16", "Q4_K_M"])
     args = parser.parse_args()
     rows = sample_test_rows(args.content_max_chars)[: args.articles]
     tokenizer = AutoTokenizer.from_pretrained(args.model_dir)
@@ -41,9 +44,10 @@ def main() -> None:
     references = [row["title"] for row in rows]
     result = {"model": str(args.model_dir), "articles": len(rows)}
     outputs = {}
-    for quantization in ("BF16", "Q4_K_M"):
+    for quantization in args.quantizations:
         started = time.perf_counter()
-        gguf = gguf_export.exported(args.model_dir, Path(f"{args.model_dir}.gguf"), quantization)
+        made = gguf_export.exported_files(args.model_dir, Path(f"{args.model_dir}.gguf"), [quantization.upper()])
+        gguf = Path(made["files"][quantization.upper()]["path"])
         exported_s = time.perf_counter() - started
         outputs[quantization], stops = titles(gguf, prompts, args.n_predict)
         result[quantization] = {
@@ -51,10 +55,13 @@ def main() -> None:
             "export_s": round(exported_s, 1), "stopped_at_end_of_turn": stops.count("eos") / len(rows),
             "rouge_l_vs_reference": round(metrics.rouge(outputs[quantization], references)["rougeL"], 3),
         }
-    bf16, q4 = outputs["BF16"], outputs["Q4_K_M"]
-    result["q4_equal_to_bf16"] = sum(a == b for a, b in zip(q4, bf16)) / len(rows)
-    result["q4_rouge_l_vs_bf16"] = round(metrics.rouge(q4, bf16)["rougeL"], 3)
-    result["titles"] = [{"reference": r, "bf16": b, "q4_k_m": q} for r, b, q in zip(references, bf16, q4)]
+    first, *others = args.quantizations
+    for quantization in others:
+        result[quantization]["equal_to_" + first] = sum(
+            a == b for a, b in zip(outputs[quantization], outputs[first])) / len(rows)
+        result[quantization]["rouge_l_vs_" + first] = round(metrics.rouge(outputs[quantization], outputs[first])["rougeL"], 3)
+    result["titles"] = [{"reference": r, **{q: outputs[q][i] for q in args.quantizations}}
+                        for i, r in enumerate(references)]
     print(json.dumps(result, ensure_ascii=False))
 
 

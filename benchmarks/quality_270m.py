@@ -1,15 +1,18 @@
 """Quality of the real Gemma 3 270M fine-tune on the bundled sample, scored by the product's own eval gate.
 
-    python benchmarks/quality_270m.py [--set lora_adapter.num_train_epochs=3 ...] [--home DIR]
+    python benchmarks/quality_270m.py [--set lora_adapter.num_train_epochs=3 ...] [--home DIR] [--base-models DIR]
 
 Materializes raw_dataset → merged_hf_model and the eval gate with ``configs/demo.yaml`` (``--set`` overrides any
 op's config field) in a fresh artifact root, then prints a markdown table — ROUGE-1/2/L, BLEU-1, title-only rate and
 length compliance on the test split for the base model, Lead-1 and the fine-tune — from the gate's own predictions
-file, with the training config, the gate's verdicts and each step's wall time. Results go in RESULTS.md.
+file, with the training config, the gate's verdicts, each step's wall time, the CPU's bf16/AVX flags and the load
+average before and after (the machine may be shared). ``--base-models`` reuses a folder of de-quantized base models
+(``<root>/base_models`` of an earlier run) instead of de-quantizing again. Results go in RESULTS.md.
 """
 
 import argparse
 import json
+import os
 import tempfile
 import time
 from importlib import resources
@@ -21,6 +24,7 @@ import yaml
 from titlegen_assets.definitions import defs
 from titlegen_assets.defs.resources import ArtifactStore
 from titlegen_assets.evaluation import metrics
+from titlegen_assets.training.environment import cpu_flags
 
 THROUGH_GATE = ["raw_dataset", "cleaned_splits", "lora_adapter", "merged_hf_model"]
 KEYS = ("rouge1", "rouge2", "rougeL", "bleu1", "title_only_rate", "length_compliance")
@@ -41,10 +45,15 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--set", action="append", default=[], metavar="OP.FIELD=VALUE")
     parser.add_argument("--home", help="artifact root to use (and keep); a temporary one by default")
+    parser.add_argument("--base-models", type=Path, help="a base_models folder to reuse (linked into the root)")
     args = parser.parse_args()
     config = run_config(args.set)
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(args.home or tmp)
+        if args.base_models:
+            root.mkdir(parents=True, exist_ok=True)
+            (root / "base_models").symlink_to(args.base_models.resolve(), target_is_directory=True)
         instance = dg.DagsterInstance.ephemeral()
         started = time.perf_counter()
         result = dg.materialize([*defs.assets, *defs.asset_checks], selection=THROUGH_GATE, run_config=config,
@@ -64,7 +73,10 @@ def main() -> None:
         if system in rows[0]:
             score = metrics.score([r[system] for r in rows], references, low, high)
             print(f"| {system} | {' | '.join(f'{score[k]:.3f}' for k in KEYS)} |")
-    print(json.dumps({"test_rows": len(rows), "gate": checks, "success": result.success, "wall_seconds": round(wall, 1),
+    flags = sorted(cpu_flags() & {"avx2", "avx512f", "avx512_bf16", "amx_bf16"})
+    print(json.dumps({"test_rows": len(rows), "cpu_flags": flags, "cpus": os.cpu_count(),
+                      "load_before": [round(x, 2) for x in load_before],
+                      "load_after": [round(x, 2) for x in os.getloadavg()], "gate": checks, "success": result.success, "wall_seconds": round(wall, 1),
                       "steps_seconds": steps, "precision": trained["precision"], "tokens_seen": trained["tokens_seen"],
                       "tokens_per_second": trained["tokens_per_second"], "train_seconds": trained["wall_seconds"],
                       "train_loss": trained["train_loss"], "eval_loss": trained["eval_loss"],

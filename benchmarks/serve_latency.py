@@ -2,17 +2,21 @@
 GGUF models), on 127.0.0.1 only, with the exact prompt training used, at concurrency 1 and 2.
 
     python benchmarks/serve_latency.py MERGED_MODEL_DIR [--requests 30] [--warmup 2] [--time-limit-s 240]
+        [--variant "old=" --variant "new=-t 2 -tb 2 -ub 128" --rounds 3]
 
 The GGUF is exported by llama.cpp into ``<MERGED_MODEL_DIR>.gguf/`` (reused when there). For each concurrency a
 fresh server is started with that many slots, warmed up (not counted), sent at most ``--requests`` requests built
 from the sample's test articles (stopping early at ``--time-limit-s``), and stopped by its pid. Prints one JSON line
 per concurrency with the product's latency summary (``titlegen_assets/latency.py``) against the spec
-(LatencyConfig: p50 ≤ 500 ms, p95 ≤ 1 s). Results go in RESULTS.md.
+(LatencyConfig: p50 ≤ 500 ms, p95 ≤ 1 s). ``--variant NAME=ARGS`` (repeatable) adds llama-server arguments; the
+variants are measured side by side, alternating for ``--rounds`` rounds so that a change in the machine's load falls
+on all of them, and each line carries the load average. Results go in RESULTS.md.
 """
 
 import argparse
 import json
 import os
+import shlex
 import time
 from concurrent.futures import ThreadPoolExecutor
 from itertools import cycle, islice
@@ -22,14 +26,14 @@ from sample_split import sample_test_rows
 from transformers import AutoTokenizer
 
 from titlegen_assets.defs.serving_assets import LatencyConfig
-from titlegen_assets.evaluation.llama_server import LlamaServer, training_prompt
+from titlegen_assets.evaluation.llama_server import PREFIX_CACHE_ARGS, LlamaServer, training_prompt
 from titlegen_assets.export import gguf_export
 from titlegen_assets.serving import latency
 
 
 def run(gguf: Path, prompts: list[str], concurrency: int, warmup: int, time_limit_s: float, n_predict: int,
-        threads: int | None) -> dict:
-    with LlamaServer(gguf, parallel=concurrency, threads=threads) as server:
+        threads: int | None, extra_args: tuple[str, ...] = ()) -> dict:
+    with LlamaServer(gguf, parallel=concurrency, threads=threads, extra_args=extra_args) as server:
         for prompt in prompts[:warmup]:
             server.timed_completion(prompt, n_predict)
         deadline = time.monotonic() + time_limit_s
@@ -63,15 +67,26 @@ def main() -> None:
     parser.add_argument("--content-max-chars", type=int, default=300)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--threads", type=int, default=None, help="llama-server threads (default: its own, the cores)")
+    parser.add_argument("--variant", action="append", default=[], metavar="NAME=ARGS",
+                        help="llama-server arguments to compare (repeatable); default: one variant with none")
+    parser.add_argument("--rounds", type=int, default=1, help="alternate the variants this many times")
     args = parser.parse_args()
+    variants = [(name, tuple(shlex.split(extra))) for name, extra in (v.split("=", 1) for v in args.variant)]
+    variants = variants or [("product", PREFIX_CACHE_ARGS)]
     tokenizer = AutoTokenizer.from_pretrained(args.model_dir)
     contents = [row["content"] for row in sample_test_rows(args.content_max_chars)]
     prompts = [training_prompt(tokenizer, content) for content in islice(cycle(contents), args.requests)]
-    gguf = gguf_export.exported(args.model_dir, Path(f"{args.model_dir}.gguf"), args.quantization)
-    for concurrency in args.concurrency:
-        summary = run(gguf, prompts, concurrency, args.warmup, args.time_limit_s, args.n_predict, args.threads)
-        print(json.dumps({"gguf": gguf.name, "cpus": os.cpu_count(), "threads": args.threads or "default", **summary},
-                         ensure_ascii=False), flush=True)
+    made = gguf_export.exported_files(args.model_dir, Path(f"{args.model_dir}.gguf"), [args.quantization.upper()])
+    gguf = Path(made["files"][args.quantization.upper()]["path"])
+    for round_ in range(1, args.rounds + 1):
+        for concurrency in args.concurrency:
+            for name, extra in variants:
+                load = os.getloadavg()
+                summary = run(gguf, prompts, concurrency, args.warmup, args.time_limit_s, args.n_predict, args.threads,
+                              extra)
+                print(json.dumps({"variant": name, "server_args": " ".join(extra), "round": round_, "gguf": gguf.name,
+                                  "cpus": os.cpu_count(), "threads": args.threads or "default",
+                                  "load_before": [round(x, 2) for x in load], **summary}, ensure_ascii=False), flush=True)
 
 
 if __name__ == "__main__":

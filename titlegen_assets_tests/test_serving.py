@@ -116,3 +116,15 @@ def test_ollama_stores_a_gguf_under_its_sha256_and_a_file_that_is_not_the_certif
         with pytest.raises(RuntimeError, match="not the certified sha256"):
             ollama_client.create_model(client, "u:latest", gguf, "0" * 64, 0.1, 48, lambda _: None)
         assert "u:latest" not in server.models
+
+
+def test_runner_options_that_are_set_go_into_the_modelfile_and_unset_ones_keep_ollamas_defaults():
+    from titlegen_assets.defs.serving_assets import OllamaModelConfig
+    from titlegen_assets.serving import modelfile
+
+    laptop = OllamaModelConfig(num_thread=2, num_ctx=512)
+    assert modelfile.parameters(0.1, 48, laptop.runtime_options()) == {
+        "stop": ["<end_of_turn>"], "temperature": 0.1, "num_predict": 48, "num_thread": 2, "num_ctx": 512}
+    text = modelfile.render(Path("model.gguf"), 0.1, 48, laptop.runtime_options())
+    assert "PARAMETER num_thread 2\n" in text and "PARAMETER num_ctx 512\n" in text and "num_batch" not in text
+    assert "num_thread" not in modelfile.render(Path("model.gguf"), 0.1, 48, OllamaModelConfig().runtime_options())

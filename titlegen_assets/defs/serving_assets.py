@@ -32,9 +32,20 @@ class OllamaModelConfig(dg.Config):
     temperature: float = Field(default=0.1, ge=0, le=2, description="Sampling temperature; titles want near-greedy.")
     num_predict: int = Field(default=TITLE_MAX_NEW_TOKENS, gt=0, description="Cap on generated tokens: a title is short.")
     keep_alive: str = Field(default="30m", description="How long Ollama keeps the model loaded after a request.")
+    num_thread: Optional[int] = Field(
+        default=None, gt=0, description="Runner threads (llama.cpp -t); null: Ollama's default (the physical cores).")
+    num_batch: Optional[int] = Field(
+        default=None, gt=0, description="Prompt tokens evaluated per batch (llama.cpp -b/-ub); null: Ollama's default.")
+    num_ctx: Optional[int] = Field(
+        default=None, gt=0, description="Context window per request in tokens; null: Ollama's default. A title's "
+        "prompt and answer need a few hundred.")
 
     def name(self, base_model_name: str) -> str:
         return f"{self.model_name or model_name_for(base_model_name)}:{self.tag}"
+
+    def runtime_options(self) -> dict:
+        """The runner options this config sets, as Modelfile parameters (unset ones keep Ollama's defaults)."""
+        return {"num_thread": self.num_thread, "num_batch": self.num_batch, "num_ctx": self.num_ctx}
 
 
 class LatencyConfig(dg.Config):
@@ -71,7 +82,7 @@ def ollama_model(
     host, server_version = ollama.base_url(), ollama.version()
     ollama_client.require_version(server_version, host, merged_hf_model["architecture"])
     client = ollama.client()
-    text = modelfile.render(gguf, config.temperature, config.num_predict)
+    text = modelfile.render(gguf, config.temperature, config.num_predict, config.runtime_options())
     modelfile_path = atomic_write_text(artifacts.path("ollama", version) / "Modelfile", text)
     previous = unchanged_on_server(context, client, name, version)
     try:
@@ -79,7 +90,7 @@ def ollama_model(
             context.log.info(f"ollama_model {name}: version {version} is already on the server; nothing re-created")
         else:
             ollama_client.create_model(client, name, gguf, sha256, config.temperature, config.num_predict,
-                                       context.log.info)
+                                       context.log.info, config.runtime_options())
         article = held_out_articles(cleaned_splits["path"])[0]
         answer = ollama_client.ask(client, name, article["content"], config.keep_alive)
         listed = {m.model: m for m in client.list().models}

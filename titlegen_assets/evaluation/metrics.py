@@ -20,10 +20,29 @@ from titlegen_assets.data.cleaning import CJK
 ZH_HEADLINE = str(Path(__file__).with_name("zh_headline.py"))
 
 _TOKEN = re.compile(rf"[{CJK}]|[A-Za-z0-9]+")
-_PREFIX = re.compile(r"^\s*(?:(?:新聞)?標題|題目|Title|Headline)\s*[:：]|^\s*(?:以下是|這是|好的|當然|Sure|Here)", re.I)
-_QUOTED = re.compile(r"^\s*([「『“\"'《〈【])(?s:.*)([」』”\"'》〉】])\s*$")
-_MARKDOWN = re.compile(r"^\s*(?:#|[-*+]\s|\d+\.\s)|\*\*|`|__")
-_EXPLANATION = re.compile(r"。|因為|說明|解釋|這個標題|此標題")
+#: A lead-in before the title: a label (標題：, Title:, 以下是這篇新聞的標題：…) or a chat reply's opening (好的，Sure,).
+_PREFIX = re.compile(
+    r"^\s*(?:(?:新聞|建議|參考)?標題|題目|Title|Headline)\s*[:：]"  # a label
+    r"|^[^:：\n]{0,30}(?:標題|title|headline)[^:：\n]{0,12}[:：]"  # 以下是這篇新聞的標題： / 我為這則新聞下的標題是：
+    r"|^\s*(?:以下(?:是|為)|如下)"  # 以下是… introduces what follows
+    r"|^\s*(?:好的|好|當然|沒問題|可以)\s*[，,、!！。]"  # a reply's opening word with its pause: 好的，… (當然 alone is a word)
+    r"|^\s*(?:Sure|OK|Okay|Certainly|Of course)\b|^\s*Here(?:'s| is| are)\b",
+    re.I,
+)
+#: Opening quotes and the closing quote that matches each.
+_QUOTES = {"「": "」", "『": "』", "“": "”", '"': '"', "'": "'", "《": "》", "〈": "〉", "【": "】", "‘": "’"}
+_MARKDOWN = re.compile(r"^\s*(?:#|[-*+>]\s|\d+[.)]\s)|\*\*|`|__|\[[^\]]*\]\(")
+#: An explanation: a second sentence after 。, talk about the title or the article itself, or a labelled or
+#: parenthesised note. Words a headline uses (因為, 說明, 解釋, 這是, 當然) alone are not one.
+_EXPLANATION = re.compile(
+    r"。\s*\S"  # a second sentence
+    r"|(?:這個|這一?則|此|該|上述|以上|我的|這樣的)\s*標題|這個題目"  # 這個標題點出…
+    r"|這(?:篇|則)(?:新聞|文章|報導)"  # about the article
+    r"|(?:this|the|my) (?:title|headline)\b"
+    r"|(?:^|[\s，,；;—–-])(?:說明|解釋|註|備註|附註|理由|Note|Explanation)\s*[:：]"  # a labelled note: …，說明：…
+    r"|[（(【\[]\s*(?:說明|解釋|備註|附註|理由|Note|Explanation|註\s*[:：)）])",  # a parenthesised note: （說明：…）
+    re.I,
+)
 
 
 def char_tokens(text: str) -> list[str]:
@@ -59,12 +78,19 @@ def bleu_1(predictions: list[str], references: list[str]) -> float:
 
 
 def is_title_only(text: str) -> bool:
-    """One line, just the title: no prefix (標題：, Title:, 以下是…), no surrounding quotes, no markdown, and no
-    explanation sentence (a 。 or words like 因為/說明 give one away)."""
+    """One line, just the title: no lead-in (標題：, Title:, 以下是…, 好的，…), no surrounding quotes, no markdown,
+    and no explanation (a second sentence after 。, 「這個標題…」, （說明：…）). Headline words are not flagged."""
     stripped = text.strip()
     return bool(stripped) and "\n" not in stripped and not (
-        _PREFIX.search(stripped) or _QUOTED.match(stripped) or _MARKDOWN.search(stripped) or _EXPLANATION.search(stripped)
+        _PREFIX.search(stripped) or _quoted(stripped) or _MARKDOWN.search(stripped) or _EXPLANATION.search(stripped)
     )
+
+
+def _quoted(text: str) -> bool:
+    """The whole text inside one pair of quotes (「…」), not a title that only starts and ends with quoted words
+    (「躺平」成流行語 or 「A」與「B」)."""
+    close = _QUOTES.get(text[0])
+    return close is not None and len(text) > 1 and text.endswith(close) and close not in text[1:-1]
 
 
 def within_length(text: str, low: int, high: int) -> bool:

@@ -52,7 +52,7 @@ def explain(error: Exception, host: str, version: str, model: str) -> RuntimeErr
 
 
 def create_model(client, name: str, gguf: Path, certified_sha256: str, temperature: float, num_predict: int,
-                 log: Callable[[str], None]) -> str:
+                 log: Callable[[str], None], runtime: dict | None = None) -> str:
     """Upload the certified GGUF as a blob (Ollama names a blob by its sha256, so the upload is refused unless it is
     the certified file), then create the model from it with the training prompt. Returns the blob digest."""
     digest = client.create_blob(gguf)
@@ -62,7 +62,7 @@ def create_model(client, name: str, gguf: Path, certified_sha256: str, temperatu
     log(f"uploaded {gguf.name} ({gguf.stat().st_size / 2**20:.1f} MiB, {digest[:19]}…)")
     for progress in client.create(
         model=name, files={gguf.name: digest}, template=ollama_template(), system=INSTRUCTION,
-        parameters=modelfile.parameters(temperature, num_predict), stream=True,
+        parameters=modelfile.parameters(temperature, num_predict, runtime), stream=True,
     ):
         log(f"ollama create: {progress.status}")
     return digest
