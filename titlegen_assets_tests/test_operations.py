@@ -199,7 +199,8 @@ def test_an_ad_hoc_selection_with_lora_adapter_is_routed_to_the_gpu_without_any_
 
 def test_a_run_of_only_the_eval_gate_checks_gets_the_gpu_image(launcher):
     checks = {key for key in defs.resolve_asset_graph().asset_check_keys if key.asset_key == dg.AssetKey("merged_hf_model")}
-    assert {key.name for key in checks} == {"rouge_l", "bleu_1", "title_only_rate", "length_compliance"}
+    assert {key.name for key in checks} == {"rouge_l", "bleu_1", "title_only_rate", "length_compliance", "gguf_certified",
+                                            "not_worse_than_champion"}
     job = defs.resolve_implicit_global_asset_job_def().get_subset(asset_selection=set(), asset_check_selection=checks)
     assert {node.name for node in job.graph.nodes} == {"eval_gate"}
     created = _launch(*launcher, job)
