@@ -32,7 +32,7 @@ RUN_TIMEOUT_S = 600
 
 def smoke_config(*ops: str, **overrides: dict) -> dict:
     """The smoke run config for these ops only (a run refuses config for ops it does not execute)."""
-    return {"ops": {op: {"config": {**DEMO_OPS[op]["config"], **overrides.get(op, {})}} for op in ops}}
+    return {"ops": {op: {"config": {**DEMO_OPS.get(op, {}).get("config", {}), **overrides.get(op, {})}} for op in ops}}
 
 
 @pytest.fixture(scope="module")
