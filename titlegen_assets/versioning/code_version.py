@@ -67,12 +67,17 @@ def closure(*packages: str) -> list[Path]:
     return sorted(seen | data)
 
 
+@cache
+def _file_digest(file: Path) -> bytes:
+    return hashlib.sha256(file.read_bytes()).digest()
+
+
 def stage_digest(*packages: str, length: int = 12) -> str:
-    """sha256 over the closure of ``packages`` (relative paths and contents)."""
+    """sha256 over the closure of ``packages`` (relative paths and the contents' digests)."""
     digest = hashlib.sha256()
     for file in closure(*packages):
         digest.update(str(file.relative_to(PACKAGE)).encode())
-        digest.update(file.read_bytes())
+        digest.update(_file_digest(file))
     return digest.hexdigest()[:length]
 
 
