@@ -2,8 +2,8 @@
 
 A version folder under the artifact root (``raw/``, ``splits/``, ``adapters/``, ``merged/``, ``gguf/``, ``hub/``,
 ``ollama/``, ``reports/<kind>/``) is kept when one of the last ``--keep`` materializations of any asset (or the
-last ``--keep`` evaluations of any asset check) names it in its ``path`` metadata, when a step output manifest
-(``manifests/``) points at it, or when it is the GGUF or Ollama folder of a kept merged model (both are named by the
+last ``--keep`` evaluations of any asset check) names it in its ``path`` metadata (a step output manifest names the
+same folder as its materialization), or when it is the GGUF or Ollama folder of a kept merged model (named by the
 merged model's version). Anything written in the last ``--min-age-hours`` (default a day: staging folders ``.tmp-*``,
 training work folders ``.work-*``, a version whose run has not recorded its materialization yet) is never touched.
 
@@ -17,7 +17,6 @@ Dagster's records are read from ``DAGSTER_HOME``: it must be the deployment's, o
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import sys
 import time
@@ -104,21 +103,6 @@ def referenced_paths(instance, keep_last: int) -> set[Path]:
     return found
 
 
-def manifest_paths(root: Path, keep_last: int) -> set[Path]:
-    """The ``path`` of the newest ``keep_last`` step output manifests of each asset (one per run that made it):
-    what the next runs load as their inputs."""
-    found = set()
-    folders = {manifest.parent for manifest in (root / "manifests").rglob("*.json")} if (root / "manifests").is_dir() \
-        else set()
-    for folder in folders:
-        newest = sorted(folder.glob("*.json"), key=lambda manifest: manifest.stat().st_mtime, reverse=True)
-        for manifest in newest[:keep_last]:
-            value = json.loads(manifest.read_text(encoding="utf-8")).get("path")
-            if value:
-                found.add(Path(value))
-    return found
-
-
 class GcRefused(RuntimeError):
     """Collecting would not be safe; the message says why and what to do."""
 
@@ -141,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     root = args.root or default_root()
     try:
         with DagsterInstance.get() as instance:
-            referenced = referenced_paths(instance, args.keep) | manifest_paths(root, args.keep)
+            referenced = referenced_paths(instance, args.keep)
     except GcRefused as error:
         print(f"titlegen gc: {error}", file=sys.stderr)
         return 2
