@@ -123,8 +123,8 @@ def test_prefixes_quotes_markdown_lines_and_explanations_are_flagged(output):
 def test_every_reference_title_of_the_bundled_sample_counts_as_a_title():
     """The sample's titles as the gate sees them (cleaned, every split): a metric that fails a reference fails a
     model that copies it."""
-    from titlegen_assets.cleaning import CleaningRules, clean_rows
-    from titlegen_assets.sources import load_file, sample_path
+    from titlegen_assets.data.cleaning import CleaningRules, clean_rows
+    from titlegen_assets.data.sources import load_file, sample_path
 
     titles = [row["title"] for row in clean_rows(load_file(sample_path(), "content", "title").rows, CleaningRules()).kept]
     assert len(titles) > 100
