@@ -16,6 +16,7 @@ from pydantic import Field
 
 from titlegen_assets.data.splitting import held_out_articles
 from titlegen_assets.defs.guard import materialization_of, require_passed_checks
+from titlegen_assets.defs.io_manager import ManifestIOManager
 from titlegen_assets.defs.resources import ArtifactStore
 from titlegen_assets.deploy.gpu import GPU_OP_TAGS, GPU_POOL
 from titlegen_assets.prompts import TITLE_MAX_NEW_TOKENS
@@ -117,7 +118,7 @@ def model_in_service(instance: dg.DagsterInstance, artifacts: ArtifactStore, cha
     folder = artifacts.path("merged", version)
     if version == challenger["version"] or record is None or not folder.is_dir():
         return None
-    manifest = artifacts.base() / "manifests" / "merged_hf_model" / f"{record.run_id}.json"
+    manifest = ManifestIOManager(artifacts=artifacts).manifest_path(MERGED, record.run_id)
     backend = json.loads(manifest.read_text())["backend"] if manifest.is_file() else challenger["backend"]
     return {"version": version, "path": str(folder), "backend": backend,
             "served_by": newest.asset_materialization.asset_key.to_user_string()}

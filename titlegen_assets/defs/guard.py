@@ -38,6 +38,14 @@ def materialization_of(instance: dg.DagsterInstance, key: dg.AssetKey, version: 
     return None
 
 
+def latest_if_version(instance: dg.DagsterInstance, key: dg.AssetKey, version: str) -> dg.AssetMaterialization | None:
+    """The latest materialization of ``key`` when it made ``version``, else None: a step that finds its own version
+    already done there (published, served) has nothing to redo."""
+    event = instance.get_latest_materialization_event(key)
+    materialization = event.asset_materialization if event else None
+    return materialization if materialization and materialization.tags.get(DATA_VERSION_TAG) == version else None
+
+
 def evaluation_of(instance: dg.DagsterInstance, check: dg.AssetCheckKey,
                   storage_id: int) -> dg.AssetCheckEvaluation | None:
     """The newest evaluation of ``check`` that targets the materialization with ``storage_id``."""

@@ -10,7 +10,7 @@ import dagster as dg
 from pydantic import Field
 
 from titlegen_assets.defs.evaluation_checks import GATES, GGUF_CERTIFIED, ROUGE_L, certified_ggufs, passed_gate
-from titlegen_assets.defs.guard import DATA_VERSION_TAG
+from titlegen_assets.defs.guard import latest_if_version
 from titlegen_assets.defs.resources import ArtifactStore, HuggingFaceHub
 from titlegen_assets.export import model_card
 from titlegen_assets.export.gguf_export import require_certified
@@ -98,11 +98,8 @@ def hf_repo(
 
 def already_published(instance: dg.DagsterInstance, version: str) -> dict | None:
     """The commit of the last hf_repo materialization when it uploaded this same version, else None."""
-    event = instance.get_latest_materialization_event(dg.AssetKey("hf_repo"))
-    materialization = event.asset_materialization if event else None
-    if materialization is None or materialization.tags.get(DATA_VERSION_TAG) != version:
+    materialization = latest_if_version(instance, dg.AssetKey("hf_repo"), version)
+    if materialization is None or "commit_sha" not in materialization.metadata:
         return None
-    metadata = materialization.metadata
-    if "commit_sha" not in metadata:
-        return None
-    return {"commit_url": metadata["commit_url"], "commit_sha": metadata["commit_sha"].value}
+    return {"commit_url": materialization.metadata["commit_url"],
+            "commit_sha": materialization.metadata["commit_sha"].value}

@@ -10,7 +10,7 @@ from pydantic import Field
 
 from titlegen_assets.data.splitting import held_out_articles
 from titlegen_assets.defs.evaluation_checks import GGUF_CERTIFIED, certified_ggufs, passed_gate
-from titlegen_assets.defs.guard import DATA_VERSION_TAG
+from titlegen_assets.defs.guard import latest_if_version
 from titlegen_assets.defs.resources import ArtifactStore, OllamaServer
 from titlegen_assets.export.gguf_export import require_certified
 from titlegen_assets.export.model_card import model_name_for
@@ -115,9 +115,8 @@ def ollama_model(
 def unchanged_on_server(context: dg.AssetExecutionContext, client, name: str, version: str) -> bool:
     """Whether the last ollama_model materialization made this same version and the server still holds that model
     (same digest): then nothing needs re-creating."""
-    event = context.instance.get_latest_materialization_event(dg.AssetKey("ollama_model"))
-    materialization = event.asset_materialization if event else None
-    if materialization is None or materialization.tags.get(DATA_VERSION_TAG) != version:
+    materialization = latest_if_version(context.instance, dg.AssetKey("ollama_model"), version)
+    if materialization is None:
         return False
     listed = {m.model: m.digest for m in client.list().models}
     return listed.get(name) == materialization.metadata["digest"].value
