@@ -40,6 +40,11 @@ def materialize(selection: list[str], run_config: dict | None = None, instance=N
     )
 
 
+def step_error(result, step: str) -> str:
+    """The error text of a failed step in an in-process run."""
+    return next(e for e in result.get_step_failure_events() if e.step_key == step).event_specific_data.error.to_string()
+
+
 def write_gguf(path, architecture: str = "gemma3", file_type=None):
     """A minimal GGUF file (one tensor), written with the ``gguf`` package; ``file_type`` sets ``general.file_type``."""
     import numpy as np

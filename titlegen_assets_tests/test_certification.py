@@ -8,13 +8,9 @@ import dagster as dg
 from titlegen_assets.defs.resources import OllamaServer
 from titlegen_assets_tests.doubles.hub_double import HubDouble
 from titlegen_assets_tests.doubles.ollama_server import OllamaDouble
-from titlegen_assets_tests.support import demo_config, materialize
+from titlegen_assets_tests.support import demo_config, materialize, step_error
 
 THROUGH_MERGE = ["raw_dataset", "cleaned_splits", "lora_adapter", "merged_hf_model"]
-
-
-def step_error(result, step: str) -> str:
-    return next(e for e in result.get_step_failure_events() if e.step_key == step).event_specific_data.error.to_string()
 
 
 def gate(result, name: str) -> dg.AssetCheckEvaluation:

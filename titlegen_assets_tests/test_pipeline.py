@@ -8,15 +8,11 @@ from huggingface_hub import ModelCard
 from titlegen_assets.defs.resources import OllamaServer
 from titlegen_assets_tests.doubles.hub_double import API_DOUBLE, HubDouble, hf_api_double
 from titlegen_assets_tests.doubles.ollama_server import OllamaDouble
-from titlegen_assets_tests.support import demo_config, materialize
+from titlegen_assets_tests.support import demo_config, materialize, step_error
 
 FAKE_TOKEN = "hf_FAKEtokenTITLEGENtest0123456789secret"
 THROUGH_MERGE = ["raw_dataset", "cleaned_splits", "lora_adapter", "merged_hf_model"]
 THROUGH_PUBLISH = [*THROUGH_MERGE, "hf_repo"]
-
-
-def step_error(result, step: str) -> str:
-    return next(e for e in result.get_step_failure_events() if e.step_key == step).event_specific_data.error.to_string()
 
 
 def test_a_failing_gate_stops_hf_repo_and_ollama_model_in_that_run_and_in_later_runs(artifact_root):
