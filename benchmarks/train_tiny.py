@@ -3,7 +3,8 @@
     python benchmarks/train_tiny.py [--steps 30]
     python benchmarks/train_tiny.py --base-model DEQUANTIZED_270M_FOLDER --steps 8 --precision bf16 fp32 --rounds 2
 
-Prints one JSON line per run: precision, steps, tokens seen, tokens/s, wall seconds, peak process RSS, load average.
+Prints one JSON line per run: precision, steps, tokens seen, tokens/s, wall seconds, load average, and the process's
+peak RSS so far (with several runs only the first line's is that run's own).
 The default base is the smoke model; ``--base-model`` takes the real Gemma 3 270M (a de-quantized folder, e.g.
 ``$TITLEGEN_HOME/base_models/gguf-…``) with the demo's two turn-token rows trained. Several ``--precision`` values are
 measured side by side, alternating for ``--rounds`` rounds so a change in the machine's load falls on all of them.
