@@ -5,8 +5,9 @@
 
 Prints one JSON line per run: precision, steps, tokens seen, tokens/s, wall seconds, load average, and the process's
 peak RSS so far (with several runs only the first line's is that run's own).
-The default base is the smoke model; ``--base-model`` takes the real Gemma 3 270M (a de-quantized folder, e.g.
-``$TITLEGEN_HOME/base_models/gguf-…``) with the demo's two turn-token rows trained. Several ``--precision`` values are
+The settings are a shipped config's ``lora_adapter`` (``--config``: ``smoke.yaml``, the smoke model, by default;
+``demo.yaml`` for the real Gemma 3 270M, with ``--base-model`` naming its de-quantized folder, e.g.
+``$TITLEGEN_HOME/base_models/gguf-…``, so it is not de-quantized again). Several ``--precision`` values are
 measured side by side, alternating for ``--rounds`` rounds so a change in the machine's load falls on all of them.
 Results go in RESULTS.md.
 """
@@ -15,9 +16,11 @@ import argparse
 import json
 import os
 import tempfile
+from importlib import resources
 from pathlib import Path
 
 import datasets
+import yaml
 
 from titlegen_assets.data.cleaning import CleaningRules, clean_rows
 from titlegen_assets.data.sources import load_file, sample_path
@@ -26,17 +29,18 @@ from titlegen_assets.training.base_model import resolve_base_model
 from titlegen_assets.training.environment import cpu_flags
 from titlegen_assets.training.lora import train_lora
 from titlegen_assets.training.settings import LoraSettings
-from titlegen_assets.training.smoke import SMOKE_MODEL_ID
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--steps", type=int, default=30)
-    parser.add_argument("--base-model", default=SMOKE_MODEL_ID)
-    parser.add_argument("--precision", nargs="+", default=["auto"])
+    parser.add_argument("--config", default="smoke.yaml", help="the shipped config whose lora_adapter settings to use")
+    parser.add_argument("--base-model", help="instead of the config's base_model")
+    parser.add_argument("--precision", nargs="+", help="instead of the config's precision (several: side by side)")
     parser.add_argument("--rounds", type=int, default=1)
     args = parser.parse_args()
-    real = args.base_model != SMOKE_MODEL_ID
+    shipped = yaml.safe_load((resources.files("titlegen_assets") / "configs" / args.config).read_text())
+    settings = shipped["ops"]["lora_adapter"]["config"]
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         rows = clean_rows(load_file(sample_path(), "content", "title").rows, CleaningRules(content_max_chars=300)).kept
@@ -44,12 +48,10 @@ def main() -> None:
         datasets.DatasetDict({k: datasets.Dataset.from_list([{"content": r["content"], "title": r["title"]} for r in v])
                               for k, v in splits.items()}).save_to_disk(str(root / "splits"))
         for round_ in range(1, args.rounds + 1):
-            for precision in args.precision:
-                config = LoraSettings(
-                    base_model=args.base_model, backend="trl", max_steps=args.steps, per_device_train_batch_size=8,
-                    gradient_accumulation_steps=1, learning_rate=1e-3 if real else 2e-3, max_seq_length=512,
-                    checkpoint_steps=args.steps if real else 10, gradient_checkpointing=False, precision=precision,
-                    train_tokens=["<start_of_turn>", "<end_of_turn>"] if real else [])
+            for precision in args.precision or [settings.get("precision", "auto")]:
+                config = LoraSettings(**{**settings, "base_model": args.base_model or settings["base_model"],
+                                         "max_steps": args.steps, "precision": precision,
+                                         "checkpoint_steps": min(settings["checkpoint_steps"], args.steps)})
                 base = resolve_base_model(config.base_model, root)
                 load = os.getloadavg()
                 result = train_lora(config, str(root / "splits"), base, root / f"adapter-{round_}-{precision}",
