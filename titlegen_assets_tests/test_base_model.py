@@ -104,3 +104,27 @@ def test_the_packaged_gemma3_270m_is_dequantized_once_with_our_template_and_stop
 
     monkeypatch.setattr(base_model, "dequantize", must_not_run)
     assert resolve_base_model(PACKAGED_GEMMA3_270M, root) == str(folder)
+
+
+@pytest.mark.gpu_pins
+def test_while_dequantizing_transformers_parses_the_gguf_once(tmp_path, monkeypatch):
+    """transformers reads a GGUF for its config, its weights and its tokenizer, each through ``gguf.GGUFReader``; in
+    ``gguf_parsed_once`` the file is parsed once (it holds for the CPU and the GPU pins' transformers), a file
+    rewritten on disk again, and outside the block every read parses."""
+    import gguf
+    from transformers.modeling_gguf_pytorch_utils import load_gguf_checkpoint
+
+    from titlegen_assets.training.base_model import gguf_parsed_once
+
+    parsed = []
+    real = gguf.GGUFReader
+    monkeypatch.setattr(gguf, "GGUFReader", lambda path, mode="r": parsed.append(path) or real(path, mode))
+    one, other = write_gguf(tmp_path / "one.gguf"), write_gguf(tmp_path / "other.gguf", file_type=15)
+    with gguf_parsed_once():
+        first = [load_gguf_checkpoint(str(one), return_tensors=False) for _ in range(3)]
+        load_gguf_checkpoint(str(other), return_tensors=False)
+        assert len(parsed) == 2
+        one.write_bytes(other.read_bytes())
+        assert load_gguf_checkpoint(str(one), return_tensors=False) != first[0] and len(parsed) == 3
+    load_gguf_checkpoint(str(one), return_tensors=False)
+    assert len(parsed) == 4 and first[0] == first[2]

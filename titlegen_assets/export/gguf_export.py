@@ -180,8 +180,8 @@ def require_certified(path: Path, sha256: str, consumer: str) -> Path:
     return path
 
 
-def write_sentencepiece_model(gguf_file: Path, target: Path) -> Path:
-    """Rebuild the SentencePiece ``tokenizer.model`` of a llama.cpp GGUF from the vocabulary it carries (pieces,
+def sentencepiece_model(gguf_file: Path) -> bytes:
+    """Rebuild the SentencePiece ``tokenizer.model`` (serialized) of a llama.cpp GGUF from the vocabulary it carries (pieces,
     scores, token types), so a folder de-quantized from that GGUF can be converted back by llama.cpp's converter.
 
     Only a SentencePiece ("llama") vocabulary can be rebuilt. transformers' own copy of the SentencePiece protobuf
@@ -210,5 +210,4 @@ def write_sentencepiece_model(gguf_file: Path, target: Path) -> Path:
     normalizer.name, normalizer.escape_whitespaces, normalizer.remove_extra_whitespaces = "identity", True, False
     space_prefix = fields.get("tokenizer.ggml.add_space_prefix")  # llama.cpp's default when absent: true
     normalizer.add_dummy_prefix = bool(space_prefix.contents()) if space_prefix else True
-    target.write_bytes(model.SerializeToString())
-    return target
+    return model.SerializeToString()

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from titlegen_assets.versioning.artifacts import atomic_folder
@@ -146,28 +147,58 @@ def dequantize(gguf_file: Path, architecture: str, target: Path) -> None:
     import transformers
     from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
 
-    from titlegen_assets.export.gguf_export import write_sentencepiece_model
+    from titlegen_assets.export.gguf_export import sentencepiece_model
     from titlegen_assets.prompts import with_chat_template, with_generation_stops
 
     folder, name = str(gguf_file.parent), gguf_file.name
-    try:
-        model = AutoModelForCausalLM.from_pretrained(
-            folder, gguf_file=name, dtype=torch.bfloat16, quantization_config=GgufConfig(dequantize=True)
-        )
-        tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
-    except (ValueError, KeyError, IndexError, NotImplementedError, struct.error) as error:
-        if "not supported" in str(error):
-            raise BaseModelError(
-                f"transformers {transformers.__version__} cannot load {gguf_file} (GGUF architecture {architecture!r}: "
-                f"{error}); use a GGUF of an architecture transformers reads from GGUF (e.g. gemma3, llama, qwen2), "
-                "or the model's Hugging Face folder"
-            ) from error
-        raise BaseModelError(f"{gguf_file} ({architecture}) could not be read to the end ({type(error).__name__}: "
-                             f"{error}); a truncated or corrupt download fails this way: download it again and "
-                             "compare its sha256") from error
+    with gguf_parsed_once():
+        try:
+            model = AutoModelForCausalLM.from_pretrained(
+                folder, gguf_file=name, dtype=torch.bfloat16, quantization_config=GgufConfig(dequantize=True)
+            )
+            tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
+        except (ValueError, KeyError, IndexError, NotImplementedError, struct.error) as error:
+            if "not supported" in str(error):
+                raise BaseModelError(
+                    f"transformers {transformers.__version__} cannot load {gguf_file} (GGUF architecture "
+                    f"{architecture!r}: {error}); use a GGUF of an architecture transformers reads from GGUF (e.g. "
+                    "gemma3, llama, qwen2), or the model's Hugging Face folder"
+                ) from error
+            raise BaseModelError(f"{gguf_file} ({architecture}) could not be read to the end ({type(error).__name__}: "
+                                 f"{error}); a truncated or corrupt download fails this way: download it again and "
+                                 "compare its sha256") from error
+        # llama.cpp's converter reads the SentencePiece model, which a GGUF-loaded tokenizer does not save
+        sentencepiece = sentencepiece_model(gguf_file)
     with_chat_template(tokenizer)
     with_generation_stops(model.generation_config, tokenizer)
     model.save_pretrained(str(target))
     tokenizer.save_pretrained(str(target))
-    # llama.cpp's converter reads the SentencePiece model, which a GGUF-loaded tokenizer does not save
-    write_sentencepiece_model(gguf_file, target / "tokenizer.model")
+    (target / "tokenizer.model").write_bytes(sentencepiece)
+
+
+@contextmanager
+def gguf_parsed_once() -> Iterator[None]:
+    """Within the block, ``gguf.GGUFReader`` parses each file once and hands the same (read-only) reader out again.
+
+    transformers builds a new ``gguf.GGUFReader`` for the config, again for the weights and again for the tokenizer
+    (``load_gguf_checkpoint`` imports it from ``gguf`` on every call), and each parses all 262k vocabulary entries
+    in Python: about 15 s apiece on 2 cores, three quarters of de-quantizing Gemma 3 270M. A file changed on disk
+    is parsed again. A transformers that stops importing the reader per call is only slower (the test pins the pins).
+    """
+    import gguf
+
+    parse = gguf.GGUFReader
+    readers: dict[tuple, object] = {}
+
+    def parsed_once(path, mode="r"):
+        stat = Path(path).stat()
+        key = (str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns, mode)
+        if key not in readers:
+            readers[key] = parse(path, mode)
+        return readers[key]
+
+    gguf.GGUFReader = parsed_once
+    try:
+        yield
+    finally:
+        gguf.GGUFReader = parse
