@@ -176,3 +176,41 @@ def test_on_a_cpu_only_the_completion_goes_through_the_output_head_and_the_loss_
     shifted_labels = batch["labels"][:, 1:]
     assert scored == [int((shifted_labels != -100).sum()), shifted_labels.numel()]
     assert torch.allclose(completion_only, every_position, rtol=1e-5)
+
+
+HUGE_PAGES_OF_A_64MB_TENSOR = """
+import sys, titlegen_assets, torch
+x = torch.ones(2**24)  # 64 MB
+start = x.data_ptr()
+for line in open("/proc/self/smaps"):
+    fields = line.split()
+    if "-" in fields[0] and len(fields) >= 5:
+        low, high = (int(h, 16) for h in fields[0].split("-"))
+        inside = low <= start < high
+    elif inside and fields[0] == "AnonHugePages:":
+        print(int(fields[1]))
+"""
+
+
+def test_step_processes_back_big_cpu_tensors_with_huge_pages(tmp_path):
+    """Importing titlegen_assets before torch turns on PyTorch's THP allocation (``THP_MEM_ALLOC_ENABLE``), in a fresh
+    process as each Dagster step is; an explicit 0 from the deployment wins. Where the kernel hands out huge pages only
+    on request (``madvise``), only the env var can have asked for them."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    mode_file = Path("/sys/kernel/mm/transparent_hugepage/enabled")
+    if not mode_file.is_file() or "[never]" in mode_file.read_text():
+        pytest.skip("this kernel gives no transparent huge pages")
+    env = {k: v for k, v in os.environ.items() if k != "THP_MEM_ALLOC_ENABLE"}
+
+    def huge_kb(**extra) -> int:
+        out = subprocess.run([sys.executable, "-c", HUGE_PAGES_OF_A_64MB_TENSOR], env={**env, **extra},
+                             capture_output=True, text=True, check=True).stdout
+        return int(out.split()[0])
+
+    assert huge_kb() >= 2048
+    if "[madvise]" in mode_file.read_text():
+        assert huge_kb(THP_MEM_ALLOC_ENABLE="0") == 0
