@@ -179,7 +179,7 @@ def test_on_a_cpu_only_the_completion_goes_through_the_output_head_and_the_loss_
 
 
 HUGE_PAGES_OF_A_64MB_TENSOR = """
-import sys, titlegen_assets, torch
+import titlegen_assets, torch
 x = torch.ones(2**24)  # 64 MB
 start = x.data_ptr()
 for line in open("/proc/self/smaps"):
@@ -192,7 +192,7 @@ for line in open("/proc/self/smaps"):
 """
 
 
-def test_step_processes_back_big_cpu_tensors_with_huge_pages(tmp_path):
+def test_step_processes_back_big_cpu_tensors_with_huge_pages():
     """Importing titlegen_assets before torch turns on PyTorch's THP allocation (``THP_MEM_ALLOC_ENABLE``), in a fresh
     process as each Dagster step is; an explicit 0 from the deployment wins. Where the kernel hands out huge pages only
     on request (``madvise``), only the env var can have asked for them."""

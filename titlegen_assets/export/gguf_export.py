@@ -181,8 +181,8 @@ def require_certified(path: Path, sha256: str, consumer: str) -> Path:
 
 
 def sentencepiece_model(gguf_file: Path) -> bytes:
-    """Rebuild the SentencePiece ``tokenizer.model`` (serialized) of a llama.cpp GGUF from the vocabulary it carries (pieces,
-    scores, token types), so a folder de-quantized from that GGUF can be converted back by llama.cpp's converter.
+    """The SentencePiece ``tokenizer.model`` (serialized) of a llama.cpp GGUF, rebuilt from the vocabulary it carries
+    (pieces, scores, token types), so a folder de-quantized from that GGUF converts back with llama.cpp's converter.
 
     Only a SentencePiece ("llama") vocabulary can be rebuilt. transformers' own copy of the SentencePiece protobuf
     schema is used: the one in the ``sentencepiece`` wheel needs protobuf 7, which Dagster's pin forbids.

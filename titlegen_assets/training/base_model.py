@@ -183,7 +183,8 @@ def gguf_parsed_once() -> Iterator[None]:
     transformers builds a new ``gguf.GGUFReader`` for the config, again for the weights and again for the tokenizer
     (``load_gguf_checkpoint`` imports it from ``gguf`` on every call), and each parses all 262k vocabulary entries
     in Python: about 15 s apiece on 2 cores, three quarters of de-quantizing Gemma 3 270M. A file changed on disk
-    is parsed again. A transformers that stops importing the reader per call is only slower (the test pins the pins).
+    is parsed again. A transformers that stopped importing the reader per call would only be slower; the test runs
+    against both pinned transformers.
     """
     import gguf
 
