@@ -124,30 +124,61 @@ def test_auto_precision_on_a_cpu_is_bf16_only_with_native_bf16(flags, expected, 
     assert environment.pick_precision("fp32") == "fp32"
 
 
-@needs_cpu_training
-def test_a_bf16_run_whose_loss_turns_non_finite_is_retried_in_fp32(smoke_base_model, sample_splits, tmp_path, monkeypatch):
+def nan_forward(*dtypes):
+    """A TrainerCallback that makes the real model's forward NaN while it computes in one of ``dtypes``: a forward hook
+    on the input embeddings turns every hidden state, so the loss the Trainer computes, NaN (TRL's fused head builds
+    no logits to poison). Installed at ``on_train_begin``, on the model the Trainer trains."""
     from transformers import TrainerCallback
 
-    from titlegen_assets.training import environment, sft
+    class NanForward(TrainerCallback):
+        def on_train_begin(self, args, state, control, model=None, **kwargs):
+            model.get_input_embeddings().register_forward_hook(
+                lambda module, inputs, output: output * float("nan") if output.dtype in dtypes else None
+            )
+
+    return NanForward()
+
+
+@needs_cpu_training
+def test_a_bf16_run_whose_forward_turns_nan_is_caught_and_retried_in_fp32(
+    smoke_base_model, sample_splits, tmp_path, monkeypatch
+):
+    import math
+
+    import torch
+
+    from titlegen_assets.training import environment
     from titlegen_assets.training.lora import train_lora
-
-    class OverflowInBf16(TrainerCallback):
-        """Stands in for a bf16 overflow: the first logged bf16 loss reads NaN."""
-
-        def on_log(self, args, state, control, logs=None, **kwargs):
-            if args.bf16 and logs and "loss" in logs:
-                logs["loss"] = float("nan")
 
     monkeypatch.setattr(environment, "pick_precision", lambda requested: "bf16")
     logs = []
     config = LoraSettings(**{**TINY, "max_steps": 2})
     result = train_lora(config, sample_splits, smoke_base_model, tmp_path / "adapter", tmp_path / "work", logs.append,
-                        [OverflowInBf16()])
+                        [nan_forward(torch.bfloat16)])
+    assert any("loss became nan" in line and "in bf16" in line and "retries in fp32" in line for line in logs), logs
     assert result.precision == "fp32" and result.global_step == 2
-    assert any("retries in fp32" in line for line in logs)
-    with pytest.raises(sft.NonFiniteLoss, match="set precision to fp32"):
-        train_lora(config.model_copy(update={"precision": "bf16"}), sample_splits, smoke_base_model,
-                   tmp_path / "adapter2", tmp_path / "work2", logs.append, [OverflowInBf16()])
+    losses = [entry["loss"] for entry in result.log_history if "loss" in entry]
+    assert losses and all(math.isfinite(loss) for loss in losses), losses
+    assert (tmp_path / "adapter" / "adapter_model.safetensors").is_file()
+
+
+@needs_cpu_training
+def test_a_run_whose_forward_is_nan_in_every_precision_stops_with_non_finite_loss_and_saves_nothing(
+    smoke_base_model, sample_splits, tmp_path, monkeypatch
+):
+    import torch
+
+    from titlegen_assets.training import environment, sft
+    from titlegen_assets.training.lora import train_lora
+
+    monkeypatch.setattr(environment, "pick_precision", lambda requested: "bf16")
+    logs = []
+    config = LoraSettings(**{**TINY, "max_steps": 2})
+    with pytest.raises(sft.NonFiniteLoss, match=r"loss became nan at step 1 in fp32: lower learning_rate"):
+        train_lora(config, sample_splits, smoke_base_model, tmp_path / "adapter", tmp_path / "work", logs.append,
+                   [nan_forward(torch.bfloat16, torch.float32)])
+    assert any("retries in fp32" in line for line in logs), logs
+    assert not (tmp_path / "adapter").exists()
 
 
 @needs_cpu_training

@@ -74,6 +74,7 @@ def sft_args(config, output_dir: Path, precision: str, has_eval: bool, **backend
         fp16=precision == "fp16",
         gradient_checkpointing=config.gradient_checkpointing,
         include_num_input_tokens_seen=True,
+        logging_nan_inf_filter=False,  # on, Trainer logs a NaN step loss as the running mean: the guard never sees it
         seed=config.seed,
         report_to="none",
         dataloader_pin_memory=False,
@@ -86,7 +87,8 @@ class NonFiniteLoss(RuntimeError):
 
 
 def finite_loss_guard():
-    """A TrainerCallback that stops training at the first logged NaN/inf loss instead of training on garbage."""
+    """A TrainerCallback that stops training at the first logged NaN/inf loss instead of training on garbage; it sees
+    one only because ``sft_args`` turns off Trainer's ``logging_nan_inf_filter``."""
     from transformers import TrainerCallback
 
     class StopOnNonFiniteLoss(TrainerCallback):
@@ -94,8 +96,9 @@ def finite_loss_guard():
             loss = (logs or {}).get("loss")
             if loss is not None and not math.isfinite(loss):
                 precision = "bf16" if args.bf16 else "fp16" if args.fp16 else "fp32"
+                fix = "lower learning_rate" if precision == "fp32" else "set precision to fp32, or lower learning_rate"
                 raise NonFiniteLoss(f"the training loss became {loss} at step {state.global_step} in {precision}: "
-                                    "set precision to fp32, or lower learning_rate")
+                                    f"{fix}")
 
     return StopOnNonFiniteLoss()
 
