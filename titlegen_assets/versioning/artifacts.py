@@ -23,32 +23,66 @@ def final_path(root: Path, kind: str, version: str) -> Path:
 def version_lock(target: Path) -> Iterator[None]:
     """Hold an exclusive lock on one version while it is made, so concurrent runs of the same version wait for each
     other instead of training twice (``flock`` on ``.lock-<name>`` beside it: released when the process dies, and
-    seen across processes and containers that share the artifact volume)."""
+    seen across processes and containers that share the artifact volume). ``titlegen gc`` may remove a lock file
+    nobody holds; a run that was waiting on the removed file then locks the one now at the path instead."""
     import fcntl
 
     target.parent.mkdir(parents=True, exist_ok=True)
-    with open(target.parent / f".lock-{target.name}", "a") as handle:
+    lock = lock_path(target)
+    while True:
+        handle = open(lock, "a")
         fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            opened, current = os.fstat(handle.fileno()), os.stat(lock)
+            if (opened.st_dev, opened.st_ino) == (current.st_dev, current.st_ino):
+                break
+        except FileNotFoundError:
+            pass
+        handle.close()  # the file was removed while this run waited on it: lock the one at the path now
+    with handle:
         try:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _staging_is_live(staging: Path) -> bool:
-    """Whether a process still holds the staging folder's lock (its maker is alive, in any container on the volume)."""
+def lock_path(target: Path) -> Path:
+    """The lock file ``version_lock`` holds while ``target`` is made."""
+    return target.parent / f".lock-{target.name}"
+
+
+@contextlib.contextmanager
+def lock_if_free(lock: Path) -> Iterator[bool]:
+    """Take ``flock`` on an existing lock file without waiting: yields False when another process (or another open of
+    it in this one) holds it, else True, holding it until the block ends; no file is free. Never creates the file."""
     import fcntl
 
-    lock = staging / STAGING_LOCK
-    if not lock.is_file():
-        return False
-    with open(lock, "a") as handle:
+    try:
+        handle = open(lock, "rb")
+    except (FileNotFoundError, NotADirectoryError):
+        yield True
+        return
+    with handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            return True
-        fcntl.flock(handle, fcntl.LOCK_UN)
-    return False
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def lock_is_held(lock: Path) -> bool:
+    """Whether a live process holds ``flock`` on ``lock`` (its maker, in any container on the volume)."""
+    with lock_if_free(lock) as free:
+        return not free
+
+
+def staging_is_live(staging: Path) -> bool:
+    """Whether a process still holds the staging folder's lock (its maker is alive, in any container on the volume)."""
+    return lock_is_held(staging / STAGING_LOCK)
 
 
 #: The lock file inside a staging folder; held by the run writing it, removed before the rename.
@@ -68,7 +102,7 @@ def atomic_folder(target: Path) -> Iterator[Path]:
 
     target.parent.mkdir(parents=True, exist_ok=True)
     for leftover in target.parent.glob(f".tmp-{target.name}-*"):
-        if not _staging_is_live(leftover):
+        if not staging_is_live(leftover):
             shutil.rmtree(leftover, ignore_errors=True)
     staging = target.parent / f".tmp-{target.name}-{uuid.uuid4().hex[:8]}"
     staging.mkdir()
