@@ -42,7 +42,7 @@ def test_a_gate_that_never_ran_is_refused_with_what_to_run(artifact_root):
     assert materialize(THROUGH_MERGE[2:], demo_config(), instance, checks=False).success  # the gate does not
     refused = materialize(["hf_repo"], demo_config(), instance, hub=HubDouble())
     error = step_error(refused, "hf_repo")
-    assert "rouge_l never ran on this materialization" in error
+    assert "rouge_l never ran on merged_hf_model" in error
     assert "dagster asset materialize --select merged_hf_model" in error
 
 

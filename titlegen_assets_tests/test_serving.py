@@ -111,10 +111,10 @@ def test_ollama_stores_a_gguf_under_its_sha256_and_a_file_that_is_not_the_certif
     write_gguf(gguf, file_type=LlamaFileType.MOSTLY_Q4_K_M)  # as gguf_export leaves it
     with OllamaDouble() as server:
         client = OllamaServer(host=server.host).client()
-        digest = ollama_client.create_model(client, "t:latest", gguf, file_sha256(gguf), 0.1, 48, lambda _: None)
+        digest = ollama_client.create_model(client, "t:latest", gguf, file_sha256(gguf), 48, lambda _: None)
         assert digest == f"sha256:{file_sha256(gguf)}" and server.models["t:latest"]["file_type"] == "Q4_K_M"
         with pytest.raises(RuntimeError, match="not the certified sha256"):
-            ollama_client.create_model(client, "u:latest", gguf, "0" * 64, 0.1, 48, lambda _: None)
+            ollama_client.create_model(client, "u:latest", gguf, "0" * 64, 48, lambda _: None)
         assert "u:latest" not in server.models
 
 
@@ -123,8 +123,8 @@ def test_runner_options_that_are_set_go_into_the_modelfile_and_unset_ones_keep_o
     from titlegen_assets.serving import modelfile
 
     laptop = OllamaModelConfig(num_thread=2, num_ctx=512)
-    assert modelfile.parameters(0.1, 48, laptop.runtime_options()) == {
-        "stop": ["<end_of_turn>"], "temperature": 0.1, "num_predict": 48, "num_thread": 2, "num_ctx": 512}
-    text = modelfile.render(Path("model.gguf"), 0.1, 48, laptop.runtime_options())
+    assert modelfile.parameters(48, laptop.runtime_options()) == {
+        "stop": ["<end_of_turn>"], "temperature": 0.0, "top_k": 1, "num_predict": 48, "num_thread": 2, "num_ctx": 512}
+    text = modelfile.render(Path("model.gguf"), 48, laptop.runtime_options())
     assert "PARAMETER num_thread 2\n" in text and "PARAMETER num_ctx 512\n" in text and "num_batch" not in text
-    assert "num_thread" not in modelfile.render(Path("model.gguf"), 0.1, 48, OllamaModelConfig().runtime_options())
+    assert "num_thread" not in modelfile.render(Path("model.gguf"), 48, OllamaModelConfig().runtime_options())

@@ -13,6 +13,7 @@ from titlegen_assets.data.cleaning import CleaningReport, CleaningRules, clean_r
 from titlegen_assets.data.parallel import available_cpus
 from titlegen_assets.data.sources import HUB_DATASET, MAX_ROW_MB, read_source
 from titlegen_assets.data.splitting import SPLITS, SplitsUnreadable, leaked_rows, load_splits, save_splits, split_rows
+from titlegen_assets.defs.guard import evaluated
 from titlegen_assets.defs.resources import ArtifactStore, HuggingFaceHub
 from titlegen_assets.ui.plots import histograms_png, markdown_image
 from titlegen_assets.ui.tables import markdown_table
@@ -211,13 +212,15 @@ def _spec(name: str, description: str) -> dg.AssetCheckSpec:
     ins={"cleaned_splits": dg.AssetIn("cleaned_splits")},
 )
 def cleaned_splits_checks(cleaned_splits: dict) -> Iterator[dg.AssetCheckResult]:
-    """Loads the splits once and yields the four data checks; splits that cannot be loaded fail all four."""
+    """Loads the splits once and yields the four data checks, each recording the splits version it evaluated;
+    splits that cannot be loaded fail all four."""
+    version = evaluated(cleaned_splits["version"])
     try:
         splits = load_splits(cleaned_splits["path"])
     except SplitsUnreadable as error:
         for name in DATA_CHECKS:
             yield dg.AssetCheckResult(check_name=name, passed=False, description=str(error),
-                                      metadata={"path": dg.MetadataValue.path(cleaned_splits["path"])})
+                                      metadata={"path": dg.MetadataValue.path(cleaned_splits["path"]), **version})
         return
     rows = [(name, row) for name in SPLITS for row in splits[name]]
     rules = cleaned_splits["rules"]
@@ -225,13 +228,13 @@ def cleaned_splits_checks(cleaned_splits: dict) -> Iterator[dg.AssetCheckResult]
 
     sizes = {name: len(splits[name]) for name in SPLITS}
     empty_splits = [name for name in SPLITS if not sizes[name]]
-    yield dg.AssetCheckResult(check_name=NON_EMPTY, passed=not empty_splits, metadata=sizes,
+    yield dg.AssetCheckResult(check_name=NON_EMPTY, passed=not empty_splits, metadata={**sizes, **version},
                               description=f"empty split(s): {', '.join(empty_splits)}" if empty_splits else None)
 
     empty = [f"{name} row {row['source_row']}" for name, row in rows
              if not (row["content"] or "").strip() or not (row["title"] or "").strip()]
     yield dg.AssetCheckResult(check_name=NO_EMPTY_FIELDS, passed=not empty,
-                              metadata={"empty_rows": len(empty), "examples": _examples(empty)},
+                              metadata={"empty_rows": len(empty), "examples": _examples(empty), **version},
                               description=f"{len(empty)} row(s) with an empty content or title: {_examples(empty)}"
                               if empty else None)
 
@@ -239,13 +242,13 @@ def cleaned_splits_checks(cleaned_splits: dict) -> Iterator[dg.AssetCheckResult]
                if not low <= len(row["title"] or "") <= high]
     yield dg.AssetCheckResult(check_name=TITLE_BOUNDS, passed=not outside,
                               metadata={"bounds": f"{low}-{high}", "titles_outside": len(outside),
-                                        "examples": _examples(outside)},
+                                        "examples": _examples(outside), **version},
                               description=f"{len(outside)} title(s) outside {low}-{high} characters: "
                               f"{_examples(outside)}" if outside else None)
 
     leaks = [f"{field} in {a} and {b}" for field, a, b in leaked_rows(splits)]
     yield dg.AssetCheckResult(check_name=NO_LEAKAGE, passed=not leaks,
-                              metadata={"leaks": len(leaks), "examples": _examples(leaks)},
+                              metadata={"leaks": len(leaks), "examples": _examples(leaks), **version},
                               description=f"{len(leaks)} text(s) in two splits: {_examples(leaks)}" if leaks else None)
 
 

@@ -14,8 +14,8 @@ from typing import Literal, Optional
 import dagster as dg
 from pydantic import Field
 
-from titlegen_assets.data.splitting import held_out_articles
-from titlegen_assets.defs.guard import materialization_of, require_passed_checks
+from titlegen_assets.defs.guard import ChecksRefused, evaluated, materialization_of, require_passed_checks
+from titlegen_assets.defs.lineage import own_test_articles
 from titlegen_assets.defs.io_manager import ManifestIOManager
 from titlegen_assets.defs.resources import ArtifactStore
 from titlegen_assets.deploy.gpu import GPU_OP_TAGS, GPU_POOL
@@ -72,13 +72,16 @@ GATES = {
 BLOCKING_METRICS = tuple(key for check, (key, _) in GATES.items() if check != LENGTH)
 FINE_TUNED, LEAD_1, BASE_MODEL, IN_SERVICE = "fine-tuned", "lead-1", "base model", "in service"
 MERGED = dg.AssetKey("merged_hf_model")
+#: The assets that put a merged model in service; each records the merged version it took as ``merged_version``.
+IN_SERVICE_BY = (dg.AssetKey("ollama_model"), dg.AssetKey("hf_repo"))
+#: What the champion check records when there was no other model in service to compare with.
+NO_CHAMPION = "none"
 RUN_THE_GATE = ("materialize merged_hf_model with its checks (`dagster asset materialize --select merged_hf_model`, "
                 "or 'Execute checks' on merged_hf_model in the UI)")
 
 
 def _spec(name: str, blocking: bool, description: str) -> dg.AssetCheckSpec:
-    return dg.AssetCheckSpec(name, asset="merged_hf_model", blocking=blocking, description=description,
-                             additional_deps=["cleaned_splits"])
+    return dg.AssetCheckSpec(name, asset="merged_hf_model", blocking=blocking, description=description)
 
 
 def generate_for(folder: str, backend: str, contents: list[str], config: EvalGateConfig) -> list[str]:
@@ -101,34 +104,52 @@ def base_model_predictions(context, manifest: dict, contents: list[str], config:
         return None, reason
 
 
-def model_in_service(instance: dg.DagsterInstance, artifacts: ArtifactStore, challenger: dict) -> Optional[dict]:
-    """The merged model now served or published (the newer of the last ollama_model and hf_repo materializations,
-    both of which only ever take a model whose gate passed), read from Dagster's records: its version, folder and
-    backend. None for the first model, or when the challenger is that model."""
+def in_service(instance: dg.DagsterInstance) -> Optional[tuple[str, str]]:
+    """(merged version, the asset serving it) of the model now served or published: the newer of the last
+    ollama_model and hf_repo materializations, both of which only ever take a model whose gate passed. None before
+    the first model ships."""
     latest = []
-    for key in (dg.AssetKey("ollama_model"), dg.AssetKey("hf_repo")):
+    for key in IN_SERVICE_BY:
         records = instance.fetch_materializations(key, limit=1).records
         if records and "merged_version" in records[0].asset_materialization.metadata:
             latest.append(records[0])
     if not latest:
         return None
     newest = max(latest, key=lambda record: record.storage_id)
-    version = newest.asset_materialization.metadata["merged_version"].value
-    record = materialization_of(instance, MERGED, version)
-    folder = artifacts.path("merged", version)
-    if version == challenger["version"] or record is None or not folder.is_dir():
+    return (newest.asset_materialization.metadata["merged_version"].value,
+            newest.asset_materialization.asset_key.to_user_string())
+
+
+def model_in_service(instance: dg.DagsterInstance, artifacts: ArtifactStore, challenger: dict) -> Optional[dict]:
+    """The model in service as the gate compares with it: its version, folder, backend and who serves it, or with
+    ``missing`` saying why it cannot be loaded (the champion check then fails closed). None for the first model,
+    or when the challenger is that model."""
+    current = in_service(instance)
+    if current is None or current[0] == challenger["version"]:
         return None
+    version, served_by = current
+    folder = artifacts.path("merged", version)
+    champion = {"version": version, "path": str(folder), "served_by": served_by}
+    record = materialization_of(instance, MERGED, version)
+    if record is None or not folder.is_dir():
+        where = f"no folder at {folder}" if record else "no merged_hf_model materialization in this Dagster instance"
+        return {**champion, "missing": where}
     manifest = ManifestIOManager(artifacts=artifacts).manifest_path(MERGED, record.run_id)
     backend = json.loads(manifest.read_text())["backend"] if manifest.is_file() else challenger["backend"]
-    return {"version": version, "path": str(folder), "backend": backend,
-            "served_by": newest.asset_materialization.asset_key.to_user_string()}
+    return {**champion, "backend": backend}
 
 
-def misses(scores: dict[str, dict[str, float]], config: EvalGateConfig) -> list[str]:
-    """Each blocking metric whose gated value (point score or interval lower bound) is below its threshold."""
-    bound = "score" if config.gate_on == "score" else "low"
-    return [f"{key} {scores[key][bound]:.3f} < {getattr(config, field):.3f}" for check, (key, field) in GATES.items()
-            if check != LENGTH and scores[key][bound] < getattr(config, field)]
+def verdict(scores: dict[str, dict[str, float]], stopped: list[bool], rules: dict) -> list[str]:
+    """What keeps a file's answers (through llama-server, or as Ollama serves it) from certification: each blocking
+    metric whose gated value (point score or interval lower bound) is below its threshold, and a stop rate below
+    the minimum. ``rules``: ``served_rules`` of the gate."""
+    bound = "score" if rules["gate_on"] == "score" else "low"
+    problems = [f"{key} {scores[key][bound]:.3f} < {minimum:.3f}" for key, minimum in rules["thresholds"].items()
+                if scores[key][bound] < minimum]
+    if sum(stopped) < rules["stop_rate_min"] * len(stopped):
+        problems.append(f"{sum(stopped)}/{len(stopped)} answers stopped at <end_of_turn> (stop rate "
+                        f"{sum(stopped) / len(stopped):.2f} < {rules['stop_rate_min']:.2f})")
+    return problems
 
 
 def generate(context, config: EvalGateConfig, merged_hf_model: dict, champion: Optional[dict], contents: list[str],
@@ -142,7 +163,7 @@ def generate(context, config: EvalGateConfig, merged_hf_model: dict, champion: O
     base, base_skipped = base_model_predictions(context, merged_hf_model, contents, config)
     if base is not None:
         systems[BASE_MODEL] = base
-    if champion:
+    if champion and "missing" not in champion:
         context.log.info(f"eval_gate: scoring the model in service ({champion['version']}) on the same articles")
         systems[IN_SERVICE] = generate_for(champion["path"], champion["backend"], contents, config)
     ggufs = {}
@@ -167,41 +188,37 @@ def generate(context, config: EvalGateConfig, merged_hf_model: dict, champion: O
         _spec(CHAMPION, True, "a retrained model is not worse than the model in service by more than the margin, on "
               "the same articles (the first model is judged on thresholds alone)"),
     ],
-    ins={"merged_hf_model": dg.AssetIn("merged_hf_model"), "cleaned_splits": dg.AssetIn("cleaned_splits")},
+    ins={"merged_hf_model": dg.AssetIn("merged_hf_model")},
     op_tags=GPU_OP_TAGS,  # the heaviest inference step runs where the model is: GPU image, a GPU in Kubernetes
     pool=GPU_POOL,  # and never beside a training on the one GPU
 )
 def eval_gate(
     context: dg.AssetCheckExecutionContext, config: EvalGateConfig, artifacts: ArtifactStore,
-    merged_hf_model: dict, cleaned_splits: dict,
+    merged_hf_model: dict,
 ) -> Iterator[dg.AssetCheckResult]:
-    """Generate once for the test split; score the fine-tune, the baselines, the champion and each GGUF with
-    intervals; gate on the fine-tune's thresholds, its GGUFs and the champion."""
+    """Generate once for the model's own test split; score the fine-tune, the baselines, the champion and each GGUF
+    with intervals; gate on the fine-tune's thresholds, its GGUFs and the champion. Every result records the merged
+    version it scored (the guard reads that, not Dagster's link to the latest materialization)."""
     if merged_hf_model["backend"] == "unsloth":  # before anything below imports trl, transformers or peft
         from titlegen_assets.training.unsloth_backend import import_unsloth_first
 
         import_unsloth_first(context.log.warning)
     from titlegen_assets.evaluation import intervals, metrics
 
-    rows = held_out_articles(cleaned_splits["path"])[: config.max_samples]
+    rows = own_test_articles(context, artifacts, merged_hf_model, "eval_gate")[: config.max_samples]
     contents, references = [r["content"] for r in rows], [r["title"] for r in rows]
-    low, high = cleaned_splits["rules"]["title_min_chars"], cleaned_splits["rules"]["title_max_chars"]
+    low, high = merged_hf_model["rules"]["title_min_chars"], merged_hf_model["rules"]["title_max_chars"]
     champion = model_in_service(context.instance, artifacts, merged_hf_model)
+    rules = served_rules(config, len(rows))
 
     def bootstrap(systems: dict[str, list[str]]) -> intervals.Bootstrap:
         return intervals.bootstrap_scores(systems, references, low, high, samples=config.bootstrap_samples)
 
     def gguf_verdict(quantization: str, answers: dict) -> list[str]:
-        scores = bootstrap({quantization: answers["titles"]}).summary()[quantization]
-        problems = misses(scores, config)
-        stopped = sum(answers["stopped"])
-        if stopped < config.stop_rate_min * len(answers["stopped"]):
-            problems.append(f"{stopped}/{len(answers['stopped'])} answers stopped at <end_of_turn> (stop rate "
-                            f"{stopped / len(answers['stopped']):.2f} < {config.stop_rate_min:.2f})")
-        return problems
+        return verdict(bootstrap({quantization: answers["titles"]}).summary()[quantization], answers["stopped"], rules)
 
-    version = fingerprint(merged_hf_model["version"], cleaned_splits["version"], config.model_dump(),
-                          champion and champion["version"], EVAL_CODE)
+    version = fingerprint(merged_hf_model["version"], merged_hf_model["inputs"]["cleaned_splits"], config.model_dump(),
+                          champion and champion["version"], bool(champion and "missing" in champion), EVAL_CODE)
     report = artifacts.path("reports", "eval") / f"{version}.json"
     if report.is_file():
         context.log.info(f"eval_gate: {version} already generated at {report}; scoring it again, generating nothing")
@@ -225,7 +242,9 @@ def eval_gate(
                                                for name, row in summary.items()}),
               "intervals": dg.MetadataValue.json(summary), "differences": dg.MetadataValue.json(differences),
               "base_model_baseline": "scored" if BASE_MODEL in systems else f"skipped: {generated['base_skipped']}",
-              "samples": dg.MetadataValue.md(samples), "predictions": dg.MetadataValue.path(str(report))}
+              "samples": dg.MetadataValue.md(samples), "predictions": dg.MetadataValue.path(str(report)),
+              "served_rules": dg.MetadataValue.json(rules),
+              **evaluated(merged_hf_model["version"])}
     for check, (key, threshold_field) in GATES.items():
         cell, threshold = summary[FINE_TUNED][key], getattr(config, threshold_field)
         value = cell["score"] if config.gate_on == "score" else cell["low"]
@@ -241,8 +260,18 @@ def eval_gate(
                       "threshold": threshold, "missed_by": max(0.0, threshold - value), "summary": summary_line,
                       **shared},
         )
-    yield certify_ggufs(merged_hf_model, generated["ggufs"], gguf_verdict)
-    yield against_champion(config, scored, champion)
+    for result in (certify_ggufs(merged_hf_model, generated["ggufs"], gguf_verdict),
+                   against_champion(config, scored, champion)):
+        yield dg.AssetCheckResult(check_name=result.check_name, passed=result.passed, description=result.description,
+                                  metadata={**result.metadata, **evaluated(merged_hf_model["version"])})
+
+
+def served_rules(config: EvalGateConfig, sample_size: int) -> dict:
+    """What a server must hold the certified file to, where it is served: the gate's thresholds, bound, stop rate,
+    token cap and test articles (ollama_model's served check and its Modelfile read these)."""
+    return {"thresholds": {key: getattr(config, field) for check, (key, field) in GATES.items() if check != LENGTH},
+            "gate_on": config.gate_on, "stop_rate_min": config.stop_rate_min,
+            "max_new_tokens": config.max_new_tokens, "sample_size": sample_size}
 
 
 def certify_ggufs(merged_hf_model: dict, answers: dict[str, dict], verdict) -> dg.AssetCheckResult:
@@ -277,12 +306,22 @@ def certify_ggufs(merged_hf_model: dict, answers: dict[str, dict], verdict) -> d
 
 def against_champion(config: EvalGateConfig, scored, champion: Optional[dict]) -> dg.AssetCheckResult:
     """The challenger against the model in service on the same articles: passes when no gate metric is worse by
-    more than the margin (the first model has no champion and passes here)."""
+    more than the margin (the first model has no champion and passes here). A model in service whose files are
+    gone fails closed: it cannot be compared, so nothing may replace it unseen."""
     from titlegen_assets.evaluation import intervals
 
     if champion is None:
         return dg.AssetCheckResult(check_name=CHAMPION, passed=True,
-                                   description="no other model in service: judged on the thresholds alone")
+                                   description="no other model in service: judged on the thresholds alone",
+                                   metadata={"champion_version": NO_CHAMPION})
+    if "missing" in champion:
+        return dg.AssetCheckResult(
+            check_name=CHAMPION, passed=False,
+            description=f"the model in service, merged_hf_model {champion['version']} (served by "
+            f"{champion['served_by']}), cannot be compared: {champion['missing']}. Restore it (re-materialize "
+            "merged_hf_model with the config that made it, from its adapter), then re-run this gate; to replace it "
+            "without a comparison, take it out of service first",
+            metadata={"champion_version": champion["version"], "missing": champion["missing"]})
     comparison = intervals.champion_comparison(scored, FINE_TUNED, IN_SERVICE, BLOCKING_METRICS,
                                                config.champion_margin, on_lower_bound=config.gate_on == "lower_bound")
     worse = [row["reason"] for row in comparison.values() if not row["passed"]]
@@ -299,9 +338,25 @@ def against_champion(config: EvalGateConfig, scored, champion: Optional[dict]) -
 
 def passed_gate(context: dg.AssetExecutionContext, merged_hf_model: dict,
                 consumer: str) -> dict[str, dg.AssetCheckEvaluation]:
-    """The gate's evaluations of the merged model this step loaded; refuses it (``ChecksRefused``) unless every
-    blocking check passed on that materialization, in this run or an earlier one."""
+    """The gate's evaluations of the merged version this step loaded; refuses it (``ChecksRefused``) unless every
+    blocking check passed on that version, in this run or an earlier one."""
     return require_passed_checks(context, MERGED, merged_hf_model["version"], consumer, RUN_THE_GATE)
+
+
+def require_same_champion(context: dg.AssetExecutionContext, evaluations: dict[str, dg.AssetCheckEvaluation],
+                          merged_hf_model: dict, consumer: str) -> None:
+    """Refuse to ship unless the model in service now is the one the gate compared against (or this model itself):
+    a verdict against a champion that has since been replaced says nothing about the model in service now."""
+    compared = evaluations[CHAMPION].metadata["champion_version"].value
+    current = in_service(context.instance)
+    now = current[0] if current else NO_CHAMPION
+    if now in (compared, merged_hf_model["version"]):
+        return
+    was = "no model in service" if compared == NO_CHAMPION else f"merged_hf_model {compared}"
+    raise ChecksRefused(
+        f"{consumer}: the gate of merged_hf_model {merged_hf_model['version']} compared it with {was}, but the model "
+        f"in service is now {now} (by {current[1]}). To go on: re-run the gate so it compares with the model in "
+        f"service: {RUN_THE_GATE}")
 
 
 def certified_ggufs(evaluations: dict[str, dg.AssetCheckEvaluation]) -> dict[str, str]:

@@ -1,23 +1,26 @@
 """One guard for every blocking check, across runs, processes and containers.
 
-A step that consumes an asset refuses it unless every blocking check defined on that asset evaluated *the
-materialization it loaded* and passed, in this run or any earlier one. The truth is Dagster's own record: the
-materialization is found by the data version the step loaded (never "the latest", which a concurrent run may have
-replaced), and each check's execution history is searched for an evaluation that targets that materialization.
-Training calls it on cleaned_splits' data checks; publishing, serving and latency on the eval gate.
+A step that consumes an asset refuses it unless every blocking check defined on that asset passed on *the version
+the step loaded*, in this run or any earlier one. Each blocking check records that version in its own evaluation
+(``EVALUATED_VERSION``), and the guard reads only that: Dagster links an evaluation to the asset's latest
+materialization at the time the check ran, which is another version after a re-execution of an old run, or while
+a second run materializes the same asset (see DESIGN.md, "A verdict belongs to the version it scored").
+Training calls it on cleaned_splits' data checks; publishing and serving on the eval gate; latency on ollama_model's
+served check.
 """
 
 import dagster as dg
 
 #: The tag Dagster stores an asset materialization's data version under.
 DATA_VERSION_TAG = "dagster/data_version"
-#: How far back materializations and check executions are searched for the one a step loaded.
+#: The metadata key under which every blocking check records the exact version of the asset it evaluated.
+EVALUATED_VERSION = "evaluated_version"
+#: How far back materializations and check executions are searched for the version a step loaded.
 HISTORY = 200
 
 
 class ChecksRefused(Exception):
-    """A blocking check failed, or never ran, on the materialization a step loaded; the message says which and what
-    to run."""
+    """A blocking check failed, or never ran, on the version a step loaded; the message says which and what to run."""
 
 
 def blocking_checks(key: dg.AssetKey) -> list[dg.AssetCheckKey]:
@@ -25,9 +28,8 @@ def blocking_checks(key: dg.AssetKey) -> list[dg.AssetCheckKey]:
     a job's own graph holds only its selection)."""
     from titlegen_assets.definitions import defs
 
-    graph = defs.resolve_asset_graph()
-    return sorted((check for check in graph.get_check_keys_for_assets({key}) if graph.get(check).blocking),
-                  key=lambda check: check.name)
+    return sorted((spec.key for checks in defs.asset_checks for spec in checks.check_specs
+                   if spec.asset_key == key and spec.blocking), key=lambda check: check.name)
 
 
 def materialization_of(instance: dg.DagsterInstance, key: dg.AssetKey, version: str) -> dg.EventLogRecord | None:
@@ -46,31 +48,31 @@ def latest_if_version(instance: dg.DagsterInstance, key: dg.AssetKey, version: s
     return materialization if materialization and materialization.tags.get(DATA_VERSION_TAG) == version else None
 
 
-def evaluation_of(instance: dg.DagsterInstance, check: dg.AssetCheckKey,
-                  storage_id: int) -> dg.AssetCheckEvaluation | None:
-    """The newest evaluation of ``check`` that targets the materialization with ``storage_id``."""
+def evaluated(version: str) -> dict:
+    """The metadata every blocking check adds to its result: the version it scored."""
+    return {EVALUATED_VERSION: version}
+
+
+def evaluation_of(instance: dg.DagsterInstance, check: dg.AssetCheckKey, version: str) -> dg.AssetCheckEvaluation | None:
+    """The newest evaluation of ``check`` that scored ``version`` (by the version it recorded, not Dagster's link)."""
     for execution in instance.event_log_storage.get_asset_check_execution_history(check, limit=HISTORY):
         evaluation = execution.evaluation
-        target = evaluation.target_materialization_data if evaluation else None
-        if target is not None and target.storage_id == storage_id:
+        recorded = evaluation.metadata.get(EVALUATED_VERSION) if evaluation else None
+        if recorded is not None and recorded.value == version:
             return evaluation
     return None
 
 
-def require_passed_checks(context: dg.AssetExecutionContext, key: dg.AssetKey, version: str, consumer: str,
+def require_passed_checks(context, key: dg.AssetKey, version: str, consumer: str,
                           how_to_run: str) -> dict[str, dg.AssetCheckEvaluation]:
     """The evaluations of every blocking check on ``key`` at ``version``, each of which passed; else
     ``ChecksRefused`` naming each check that failed (with its own message) or never ran, and ``how_to_run``."""
     name = key.to_user_string()
-    record = materialization_of(context.instance, key, version)
-    if record is None:
-        raise ChecksRefused(f"{consumer}: {name} {version} has no materialization recorded in this Dagster instance, "
-                            f"so its checks cannot be verified. To go on: {how_to_run}")
     evaluations, problems = {}, []
     for check in blocking_checks(key):
-        evaluation = evaluation_of(context.instance, check, record.storage_id)
+        evaluation = evaluation_of(context.instance, check, version)
         if evaluation is None:
-            problems.append(f"{check.name} never ran on this materialization (run {record.run_id[:8]})")
+            problems.append(f"{check.name} never ran on {name} {version}")
         elif not evaluation.passed:
             problems.append(f"{check.name} failed: {evaluation.description}")
         else:

@@ -9,7 +9,8 @@ from typing import Optional
 import dagster as dg
 from pydantic import Field
 
-from titlegen_assets.defs.evaluation_checks import GATES, GGUF_CERTIFIED, ROUGE_L, certified_ggufs, passed_gate
+from titlegen_assets.defs.evaluation_checks import (GATES, GGUF_CERTIFIED, ROUGE_L, certified_ggufs, passed_gate,
+                                                    require_same_champion)
 from titlegen_assets.defs.guard import latest_if_version
 from titlegen_assets.defs.resources import ArtifactStore, HuggingFaceHub
 from titlegen_assets.export import model_card
@@ -44,10 +45,12 @@ def hf_repo(
     """The merged model, its certified GGUF files and its model card as one Hub commit; with no HF_TOKEN, the exact
     folder it would upload. The card is built from the lineage of the merged model it publishes.
 
-    Refuses a merged model whose eval gate failed or never ran (Dagster's check records say which), and any file
-    whose sha256 is not the one the gate certified.
+    Refuses a merged model whose eval gate failed or never ran on that version (the check records say which), whose
+    gate compared it with another model than the one in service now, and any file whose sha256 is not the one the
+    gate certified.
     """
     evaluations = passed_gate(context, merged_hf_model, "hf_repo")
+    require_same_champion(context, evaluations, merged_hf_model, "hf_repo")
     scores = evaluations[ROUGE_L].metadata["scores"].value
     thresholds = {GATES[name][0]: evaluation.metadata["threshold"].value for name, evaluation in evaluations.items()
                   if name in GATES}

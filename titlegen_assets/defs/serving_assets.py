@@ -1,4 +1,5 @@
-"""Serve stage: ollama_model (created from the certified GGUF with the training prompt) and latency_report."""
+"""Serve stage: ollama_model (created from the certified GGUF with the training prompt and the gate's decoding),
+its served check (the gate's test, scored through Ollama itself) and latency_report."""
 
 import json
 from itertools import cycle, islice
@@ -8,18 +9,24 @@ from typing import Optional
 import dagster as dg
 from pydantic import Field
 
-from titlegen_assets.data.splitting import held_out_articles
-from titlegen_assets.defs.evaluation_checks import GGUF_CERTIFIED, certified_ggufs, passed_gate
-from titlegen_assets.defs.guard import latest_if_version
+from titlegen_assets.defs.evaluation_checks import (GGUF_CERTIFIED, ROUGE_L, certified_ggufs, passed_gate,
+                                                    require_same_champion, verdict)
+from titlegen_assets.defs.guard import ChecksRefused, evaluated, latest_if_version, require_passed_checks
+from titlegen_assets.defs.lineage import own_test_articles
 from titlegen_assets.defs.resources import ArtifactStore, OllamaServer
 from titlegen_assets.export.gguf_export import require_certified
 from titlegen_assets.export.model_card import model_name_for
-from titlegen_assets.prompts import TITLE_MAX_NEW_TOKENS
 from titlegen_assets.serving import latency, modelfile, ollama_client
 from titlegen_assets.ui.plots import histograms_png, markdown_image
+from titlegen_assets.ui.tables import markdown_table
 from titlegen_assets.versioning.artifacts import atomic_write_text
 from titlegen_assets.versioning.code_version import SERVING_CODE
 from titlegen_assets.versioning.fingerprint import fingerprint
+
+OLLAMA_MODEL = dg.AssetKey("ollama_model")
+SERVED_AS_CERTIFIED = "served_as_certified"
+RUN_THE_SERVED_CHECK = ("materialize ollama_model with its checks (`dagster asset materialize --select ollama_model`) "
+                        "where the Ollama server answers")
 
 
 class OllamaModelConfig(dg.Config):
@@ -28,9 +35,8 @@ class OllamaModelConfig(dg.Config):
     model_name: Optional[str] = Field(
         default=None, description="Ollama model name; default derived from the base model (e.g. "
         "titlegen-gemma-3n-e4b-it-zh-tw), so a fine-tune of one base never takes another's name.")
-    tag: str = Field(default="latest", description="Ollama model tag.")
-    temperature: float = Field(default=0.1, ge=0, le=2, description="Sampling temperature; titles want near-greedy.")
-    num_predict: int = Field(default=TITLE_MAX_NEW_TOKENS, gt=0, description="Cap on generated tokens: a title is short.")
+    tag: str = Field(default="latest", description="Ollama model tag. Decoding is not config: the model is served "
+                     "with the eval gate's (greedy, stop at <end_of_turn>, the gate's token cap).")
     keep_alive: str = Field(default="30m", description="How long Ollama keeps the model loaded after a request.")
     num_thread: Optional[int] = Field(
         default=None, gt=0, description="Runner threads (llama.cpp -t); null: Ollama's default (the physical cores).")
@@ -63,13 +69,15 @@ class LatencyConfig(dg.Config):
 @dg.asset(group_name="serve", kinds={"ollama"}, deps=["hf_repo"], code_version=SERVING_CODE)
 def ollama_model(
     context: dg.AssetExecutionContext, config: OllamaModelConfig, artifacts: ArtifactStore, ollama: OllamaServer,
-    merged_hf_model: dict, cleaned_splits: dict,
+    merged_hf_model: dict,
 ) -> dg.Output[dict]:
-    """The certified GGUF on the Ollama server, created through the official client with the training prompt; the
-    Modelfile is written too. Refuses a merged model whose eval gate failed or never ran, a merged model with no
-    certified GGUF, and a file whose sha256 is not the certified one. Recreates nothing when the same version is
-    already on the server."""
+    """The certified GGUF on the Ollama server, created through the official client with the training prompt and
+    the gate's decoding; the Modelfile is written too. Refuses a merged model whose eval gate failed or never ran,
+    whose gate compared it with another model than the one in service now, with no certified GGUF, or a file whose
+    sha256 is not the certified one. Recreates nothing and asks nothing when the same version is already on the
+    server."""
     evaluations = passed_gate(context, merged_hf_model, "ollama_model")
+    require_same_champion(context, evaluations, merged_hf_model, "ollama_model")
     certified = certified_ggufs(evaluations)
     if not certified:
         raise dg.Failure(f"ollama_model: merged_hf_model {merged_hf_model['version']} has no certified GGUF to serve "
@@ -77,69 +85,138 @@ def ollama_model(
                          "(docker/build_llama_cpp.sh, LLAMA_CPP_DIR) and re-materialize it with its checks")
     quantization, sha256 = next(iter(certified.items()))  # the smallest that passed
     gguf = require_certified(Path(merged_hf_model["gguf"]["files"][quantization]["path"]), sha256, "ollama_model")
+    rules = evaluations[ROUGE_L].metadata["served_rules"].value
     name = config.name(merged_hf_model["base_model_name"])
-    version = fingerprint(merged_hf_model["version"], sha256, name, config.model_dump(), SERVING_CODE)
+    version = fingerprint(merged_hf_model["version"], sha256, name, config.model_dump(), rules, SERVING_CODE)
     host, server_version = ollama.base_url(), ollama.version()
     ollama_client.require_version(server_version, host, merged_hf_model["architecture"])
     client = ollama.client()
-    text = modelfile.render(gguf, config.temperature, config.num_predict, config.runtime_options())
+    text = modelfile.render(gguf, rules["max_new_tokens"], config.runtime_options())
     modelfile_path = atomic_write_text(artifacts.path("ollama", version) / "Modelfile", text)
+    article = own_test_articles(context, artifacts, merged_hf_model, "ollama_model")[0]
     previous = unchanged_on_server(context, client, name, version)
     try:
         if previous:
             context.log.info(f"ollama_model {name}: version {version} is already on the server; nothing re-created")
+            response = previous.metadata["sample_response"].value
         else:
-            ollama_client.create_model(client, name, gguf, sha256, config.temperature, config.num_predict,
-                                       context.log.info, config.runtime_options())
-        article = held_out_articles(cleaned_splits["path"])[0]
-        answer = ollama_client.ask(client, name, article["content"], config.keep_alive)
+            ollama_client.create_model(client, name, gguf, sha256, rules["max_new_tokens"], context.log.info,
+                                       config.runtime_options())
+            response = ollama_client.ask(client, name, article["content"], config.keep_alive).response.strip()
         listed = {m.model: m for m in client.list().models}
     except Exception as error:
         raise ollama_client.explain(error, host, server_version, name) from error
     digest = listed[name].digest if name in listed else "unknown"
-    context.log.info(f"ollama_model {name}: sample title {answer.response.strip()!r}")
+    context.log.info(f"ollama_model {name}: sample title {response!r}")
     return dg.Output(
-        {"name": name, "host": host, "digest": digest, "merged_version": merged_hf_model["version"],
-         "keep_alive": config.keep_alive, "gguf": {quantization: sha256}},
+        {"name": name, "host": host, "digest": digest, "version": version, "merged_version": merged_hf_model["version"],
+         "keep_alive": config.keep_alive, "gguf": {quantization: sha256}, "served_rules": rules,
+         "rules": merged_hf_model["rules"], "inputs": {"merged_hf_model": merged_hf_model["version"],
+                                                      **merged_hf_model["inputs"]}},
         data_version=dg.DataVersion(version),
         metadata={
             "model": name, "quantization": quantization, "gguf_sha256": sha256, "server_version": server_version,
             "merged_version": merged_hf_model["version"],
             "host": host, "digest": digest, "recreated": not previous,
-            "sample_reference": article["title"], "sample_response": answer.response.strip(),
+            "sample_reference": article["title"], "sample_response": response,
             "modelfile": dg.MetadataValue.md(f"```\n{text}```"), "modelfile_path": dg.MetadataValue.path(str(modelfile_path)),
         },
     )
 
 
-def unchanged_on_server(context: dg.AssetExecutionContext, client, name: str, version: str) -> bool:
-    """Whether the last ollama_model materialization made this same version and the server still holds that model
-    (same digest): then nothing needs re-creating."""
-    materialization = latest_if_version(context.instance, dg.AssetKey("ollama_model"), version)
+def unchanged_on_server(context: dg.AssetExecutionContext, client, name: str,
+                        version: str) -> Optional[dg.AssetMaterialization]:
+    """The last ollama_model materialization when it made this same version and the server still holds that model
+    (same digest): then nothing needs re-creating or asking again. Else None."""
+    materialization = latest_if_version(context.instance, OLLAMA_MODEL, version)
     if materialization is None:
-        return False
+        return None
     listed = {m.model: m.digest for m in client.list().models}
-    return listed.get(name) == materialization.metadata["digest"].value
+    return materialization if listed.get(name) == materialization.metadata["digest"].value else None
+
+
+def require_served_as_certified(client, ollama_model: dict, consumer: str) -> None:
+    """Refuse unless the server holds, under the model's name, the model ollama_model created (same digest) from the
+    certified GGUF (the blob its Modelfile names is the certified sha256): someone may have replaced it since."""
+    listed = {m.model: m.digest for m in client.list().models}
+    [(quantization, certified)] = ollama_model["gguf"].items()
+    blob = ollama_client.served_blob_sha256(client, ollama_model["name"]) if ollama_model["name"] in listed else None
+    if listed.get(ollama_model["name"]) != ollama_model["digest"] or blob != certified:
+        raise ChecksRefused(
+            f"{consumer}: {ollama_model['name']} on {ollama_model['host']} is not the certified model: digest "
+            f"{listed.get(ollama_model['name'], 'absent')} (ollama_model created {ollama_model['digest']}), GGUF blob "
+            f"{blob or 'unknown'} (certified {quantization} sha256 {certified}). To go on: re-materialize "
+            "ollama_model with its checks, which re-creates it from the certified file")
+
+
+@dg.asset_check(asset=ollama_model, name=SERVED_AS_CERTIFIED, blocking=True,
+                description="the model as Ollama serves it (its own engine, tokenizer and the Modelfile's decoding) "
+                "answers the gate's test articles within the gate's thresholds and stop rate")
+def served_as_certified(context: dg.AssetCheckExecutionContext, artifacts: ArtifactStore, ollama: OllamaServer,
+                        ollama_model: dict) -> dg.AssetCheckResult:
+    """The eval gate again, where the model is served: the same articles (the model's own test split), metrics,
+    thresholds and stop rate, answered through Ollama's API. llama.cpp certified the file; Ollama runs some
+    architectures (Gemma 3 since 0.6) on its own engine, so the file is checked again where it answers."""
+    from titlegen_assets.evaluation import intervals
+
+    rules = ollama_model["served_rules"]
+    rows = own_test_articles(context, artifacts, ollama_model, SERVED_AS_CERTIFIED)[: rules["sample_size"]]
+    contents, references = [r["content"] for r in rows], [r["title"] for r in rows]
+    host, server_version = ollama.base_url(), ollama.version()
+    client = ollama.client()
+    require_served_as_certified(client, ollama_model, SERVED_AS_CERTIFIED)
+    report = artifacts.path("reports", "served") / (
+        fingerprint(ollama_model["version"], ollama_model["digest"], server_version, contents) + ".json")
+    if report.is_file():  # the same model on the same server release answers greedily the same: nothing to ask
+        context.log.info(f"{SERVED_AS_CERTIFIED}: answers already at {report}; scoring them again, asking nothing")
+        answers = json.loads(report.read_text(encoding="utf-8"))["answers"]
+    else:
+        context.log.info(f"{SERVED_AS_CERTIFIED}: asking {ollama_model['name']} for {len(contents)} titles")
+        try:
+            answers = ollama_client.answers(client, ollama_model["name"], contents, ollama_model["keep_alive"])
+        except Exception as error:
+            raise ollama_client.explain(error, host, server_version, ollama_model["name"]) from error
+        atomic_write_text(report, json.dumps({"server_version": server_version, "contents": contents,
+                                              "references": references, "answers": answers}, ensure_ascii=False))
+    titles, stopped = [a["title"] for a in answers], [a["stopped"] for a in answers]
+    low, high = ollama_model["rules"]["title_min_chars"], ollama_model["rules"]["title_max_chars"]
+    scores = intervals.bootstrap_scores({"served": titles}, references, low, high).summary()["served"]
+    problems = verdict(scores, stopped, rules)
+    samples = markdown_table(("reference", "served answer"), list(zip(references[:10], titles[:10])))
+    return dg.AssetCheckResult(
+        passed=not problems,
+        description="; ".join(problems) if problems else f"as served by Ollama {server_version}: "
+        + ", ".join(f"{key} {scores[key]['score']:.3f}" for key in rules["thresholds"])
+        + f", {sum(stopped)}/{len(stopped)} stopped",
+        metadata={"scores": dg.MetadataValue.json({key: scores[key] for key in rules["thresholds"]}),
+                  "stop_rate": sum(stopped) / len(stopped) if stopped else 0.0, "server_version": server_version,
+                  "digest": ollama_model["digest"], "samples": dg.MetadataValue.md(samples),
+                  "answers": dg.MetadataValue.path(str(report)), **evaluated(ollama_model["version"])},
+    )
 
 
 @dg.asset(group_name="serve", kinds={"ollama"})
 def latency_report(
     context: dg.AssetExecutionContext, config: LatencyConfig, artifacts: ArtifactStore, ollama: OllamaServer,
-    ollama_model: dict, cleaned_splits: dict,
+    ollama_model: dict,
 ) -> dg.Output[dict]:
     """p50/p95/p99 latency, time to first token and tokens/s of the served model, against the spec.
 
-    Measures only a model whose eval gate passed (the gate of the merged model ollama_model was created from).
+    Measures only the certified model: the gate passed on the merged model ollama_model was created from, the
+    served check passed on that ollama_model, and the server's model under that name is still the one created from
+    the certified file. Its prompts are the model's own test articles.
     """
     passed_gate(context, {"version": ollama_model["merged_version"]}, "latency_report")
+    require_passed_checks(context, OLLAMA_MODEL, ollama_model["version"], "latency_report", RUN_THE_SERVED_CHECK)
     host, version = ollama.base_url(), ollama.version()
-    contents = [row["content"] for row in held_out_articles(cleaned_splits["path"])]
+    require_served_as_certified(ollama.client(), ollama_model, "latency_report")
+    contents = [row["content"] for row in own_test_articles(context, artifacts, ollama_model, "latency_report")]
     prompts = list(islice(cycle(contents), config.requests))
     context.log.info(f"latency_report: {config.warmup} warm-up + {len(prompts)} requests to {ollama_model['name']} "
                      f"at concurrency {config.concurrency}")
     try:
         samples = ollama_client.measure(ollama.client(), ollama_model["name"], prompts, config.concurrency,
-                                  ollama_model["keep_alive"], config.warmup)
+                                        ollama_model["keep_alive"], config.warmup)
     except Exception as error:
         raise ollama_client.explain(error, host, version, ollama_model["name"]) from error
     summary = latency.summarize(samples, config.p50_max_ms, config.p95_max_ms)

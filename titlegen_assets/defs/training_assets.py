@@ -8,21 +8,17 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field, field_validator
 
-from titlegen_assets.data.splitting import held_out_articles
 from titlegen_assets.defs.guard import require_passed_checks
+from titlegen_assets.defs.lineage import RUN_THE_DATA_CHECKS, SPLITS, own_test_articles
 from titlegen_assets.defs.resources import ArtifactStore
 from titlegen_assets.deploy.gpu import GPU_ASSET_TAGS, GPU_OP_TAGS, GPU_POOL
 from titlegen_assets.export.gguf_export import DEFAULT_LADDER, quantization_name
 from titlegen_assets.prompts import TITLE_MAX_NEW_TOKENS
 from titlegen_assets.training.settings import LoraSettings
 from titlegen_assets.ui.plots import markdown_image
-from titlegen_assets.versioning.artifacts import atomic_folder, version_lock
+from titlegen_assets.versioning.artifacts import atomic_folder, atomic_write_text, version_lock
 from titlegen_assets.versioning.code_version import MERGE_CODE, TRAINING_CODE
 from titlegen_assets.versioning.fingerprint import fingerprint
-
-RUN_THE_DATA_CHECKS = ("materialize cleaned_splits with its checks (`dagster asset materialize --select "
-                       "raw_dataset,cleaned_splits`, or data_job)")
-
 
 class TrainingConfig(dg.Config, LoraSettings):
     """LoRA fine-tuning (the fields and their validation live in ``training.settings.LoraSettings``)."""
@@ -76,8 +72,7 @@ def lora_adapter(
     from titlegen_assets.training.base_model import base_model_identity, resolve_base_model
     from titlegen_assets.training.lora import LOSS_CURVE, train_lora
 
-    require_passed_checks(context, dg.AssetKey("cleaned_splits"), cleaned_splits["version"], "lora_adapter",
-                          RUN_THE_DATA_CHECKS)
+    require_passed_checks(context, SPLITS, cleaned_splits["version"], "lora_adapter", RUN_THE_DATA_CHECKS)
     base_model = resolve_base_model(config.base_model, artifacts.base(), context.log.info,
                                     pin_hub_revision=backend != "unsloth")
     base_identity = base_model_identity(base_model)
@@ -94,8 +89,8 @@ def lora_adapter(
     result = json.loads((target / "train_result.json").read_text())
     manifest = {"path": str(target), "version": version, "backend": backend, "base_model": base_model,
                 "base_model_name": config.base_model, "base_model_identity": base_identity,
-                "inputs": {"cleaned_splits": cleaned_splits["version"]}, "source": cleaned_splits["source"],
-                "rules": cleaned_splits["rules"]}
+                "inputs": {"cleaned_splits": cleaned_splits["version"], **cleaned_splits["inputs"]},
+                "source": cleaned_splits["source"], "rules": cleaned_splits["rules"]}
     return dg.Output(
         manifest,
         data_version=dg.DataVersion(version),
@@ -128,10 +123,11 @@ def folder_size_mb(folder: Path) -> float:
           code_version=MERGE_CODE)
 def merged_hf_model(
     context: dg.AssetExecutionContext, config: MergeConfig, artifacts: ArtifactStore,
-    lora_adapter: dict, cleaned_splits: dict,
+    lora_adapter: dict,
 ) -> dg.Output[dict]:
-    """The adapter merged into a 16-bit Hugging Face folder under ``merged/<version>/``, reloaded and tried once, and
-    the GGUF files made from it under ``gguf/<version>/`` (what the eval gate scores and the consumers ship)."""
+    """The adapter merged into a 16-bit Hugging Face folder under ``merged/<version>/``, reloaded and tried once on
+    an article of its own test split (once per version), and the GGUF files made from it under ``gguf/<version>/``
+    (what the eval gate scores and the consumers ship)."""
     if lora_adapter["backend"] == "unsloth":  # before anything below imports trl, transformers or peft
         from titlegen_assets.training.unsloth_backend import import_unsloth_first
 
@@ -153,9 +149,14 @@ def merged_hf_model(
             "mode": "auto" if config.gguf == "auto" else "fixed"}
     if gguf["skipped"]:
         context.log.warning(f"merged_hf_model: no GGUF made, so none can be certified or shipped: {gguf['skipped']}")
-    model, tokenizer = load_for_generation(str(target), lora_adapter["backend"])
-    article = held_out_articles(cleaned_splits["path"])[0]
-    [sample] = generate_titles(model, tokenizer, [article["content"]], config.sample_max_new_tokens)
+    article = own_test_articles(context, artifacts, lora_adapter, "merged_hf_model")[0]
+    sample_file = artifacts.path("reports", "merged_samples") / f"{fingerprint(version, config.sample_max_new_tokens)}.json"
+    if sample_file.is_file():  # an unchanged re-run generates nothing: the folder and its sample are the same
+        sample = json.loads(sample_file.read_text(encoding="utf-8"))["sample"]
+    else:
+        model, tokenizer = load_for_generation(str(target), lora_adapter["backend"])
+        [sample] = generate_titles(model, tokenizer, [article["content"]], config.sample_max_new_tokens)
+        atomic_write_text(sample_file, json.dumps({"sample": sample}, ensure_ascii=False))
     context.log.info(f"merged_hf_model sample title: {sample!r} (reference {article['title']!r})")
     saved_config = json.loads((target / "config.json").read_text())
     lineage = {key: lora_adapter[key] for key in ("base_model_name", "base_model_identity", "source", "rules")}

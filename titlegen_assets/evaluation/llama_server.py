@@ -15,14 +15,12 @@ import time
 from pathlib import Path
 
 from titlegen_assets.export import gguf_export
+from titlegen_assets.prompts import GREEDY
 
 #: Keep a full-size cache for the sliding-window layers (Gemma 3 has them), so the instruction every request starts
 #: with stays in the prompt cache: without it llama-server re-evaluates ~116 of ~129 prompt tokens per request, with
 #: it ~88 (benchmarks/RESULTS.md, serving latency side by side). The window is still applied; only memory grows.
 PREFIX_CACHE_ARGS = ("--swa-full",)
-
-#: Greedy decoding, as the eval gate and transformers' ``do_sample=False`` do it.
-GREEDY = {"temperature": 0.0, "top_k": 1}
 
 
 def training_prompt(tokenizer, content: str) -> str:
@@ -108,13 +106,16 @@ class LlamaServer:
         response.raise_for_status()
         return response.json()["tokens"]
 
-    def complete(self, prompt: str, n_predict: int, cache_prompt: bool = True, timeout_s: float = 120.0) -> dict:
-        """One greedy completion of the raw prompt (``<bos>`` is added by the server): the generated ``tokens`` and
-        ``content``, why it stopped (``stop_type``: ``eos`` at an end-of-generation token, ``limit`` at n_predict)
-        and the server's ``timings``."""
+    def complete(self, prompt: str, n_predict: int, cache_prompt: bool = True, timeout_s: float = 120.0,
+                 sampling: dict | None = None) -> dict:
+        """One completion of the raw prompt (``<bos>`` is added by the server), greedy unless ``sampling`` says
+        otherwise (llama-server's ``temperature``, ``top_k``, ``stop``): the generated ``tokens`` and ``content``,
+        why it stopped (``stop_type``: ``eos`` at an end-of-generation token, ``word`` at a stop string, ``limit`` at
+        n_predict) and the server's ``timings``."""
         import httpx
 
-        body = {"prompt": prompt, "n_predict": n_predict, "return_tokens": True, "cache_prompt": cache_prompt, **GREEDY}
+        body = {"prompt": prompt, "n_predict": n_predict, "return_tokens": True, "cache_prompt": cache_prompt,
+                **(GREEDY if sampling is None else sampling)}
         response = httpx.post(f"{self.url}/completion", json=body, timeout=timeout_s)
         response.raise_for_status()
         return response.json()

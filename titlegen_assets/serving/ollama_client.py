@@ -3,6 +3,7 @@ ask it, time it."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -51,7 +52,7 @@ def explain(error: Exception, host: str, version: str, model: str) -> RuntimeErr
     return RuntimeError(f"Ollama failed {where}: {text.rstrip('.')}. {fix}")
 
 
-def create_model(client, name: str, gguf: Path, certified_sha256: str, temperature: float, num_predict: int,
+def create_model(client, name: str, gguf: Path, certified_sha256: str, num_predict: int,
                  log: Callable[[str], None], runtime: dict | None = None) -> str:
     """Upload the certified GGUF as a blob (Ollama names a blob by its sha256, so the upload is refused unless it is
     the certified file), then create the model from it with the training prompt. Returns the blob digest."""
@@ -62,7 +63,7 @@ def create_model(client, name: str, gguf: Path, certified_sha256: str, temperatu
     log(f"uploaded {gguf.name} ({gguf.stat().st_size / 2**20:.1f} MiB, {digest[:19]}…)")
     for progress in client.create(
         model=name, files={gguf.name: digest}, template=ollama_template(), system=INSTRUCTION,
-        parameters=modelfile.parameters(temperature, num_predict, runtime), stream=True,
+        parameters=modelfile.parameters(num_predict, runtime), stream=True,
     ):
         log(f"ollama create: {progress.status}")
     return digest
@@ -71,6 +72,24 @@ def create_model(client, name: str, gguf: Path, certified_sha256: str, temperatu
 def ask(client, name: str, content: str, keep_alive: str, stream: bool = False):
     """One title request as every consumer sends it: the article as the prompt, the Modelfile's SYSTEM and TEMPLATE."""
     return client.generate(model=name, prompt=article_text(content), keep_alive=keep_alive, stream=stream)
+
+
+def answers(client, name: str, contents: list[str], keep_alive: str) -> list[dict]:
+    """One answer per article as the model is served (the Modelfile's decoding, no option overridden): its title and
+    whether it stopped on its own (``done_reason`` "stop": a stop sequence or end of generation, not the cap)."""
+    return [{"title": response.response.strip(), "stopped": response.done_reason == "stop"}
+            for response in (ask(client, name, content, keep_alive) for content in contents)]
+
+
+#: Where ``/api/show``'s Modelfile names the model's weights: ``FROM <models>/blobs/sha256-<hex>``.
+_FROM_BLOB = re.compile(r"^FROM .*sha256[-:]([0-9a-f]{64})\s*$", re.MULTILINE)
+
+
+def served_blob_sha256(client, name: str) -> str | None:
+    """The sha256 of the GGUF the server runs for ``name``: Ollama stores each blob under its sha256 and its
+    ``show`` Modelfile names it in ``FROM``. None when it names none."""
+    match = _FROM_BLOB.search(client.show(name).modelfile or "")
+    return match.group(1) if match else None
 
 
 def timed_request(client, name: str, content: str, keep_alive: str) -> dict:

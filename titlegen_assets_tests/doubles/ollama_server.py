@@ -5,7 +5,9 @@ Stands for: the Ollama REST API as the official ``ollama`` Python client (>= 0.4
 accepted); ``POST /api/create`` with ``model``, ``files``, ``template``, ``system``, ``parameters``, ``quantize``
 (every file digest must have been uploaded), streamed as NDJSON progress or one object; ``POST /api/generate``,
 streamed or not, whose final object carries ``total_duration``, ``load_duration``, ``prompt_eval_count``,
-``prompt_eval_duration``, ``eval_count`` and ``eval_duration`` in nanoseconds; ``GET /api/tags``.
+``prompt_eval_duration``, ``eval_count`` and ``eval_duration`` in nanoseconds, and ``done_reason`` ("stop" at a stop
+sequence or end of generation, "length" at ``num_predict``); ``GET /api/tags``; ``POST /api/show``, whose
+``modelfile`` names the weights as ``FROM <models>/blobs/sha256-<hex>`` the way ``server/routes.go`` formats it.
 
 ``/api/create`` follows ``server/create.go`` of the 0.12 releases (read from ollama/ollama): the files are a GGUF
 (by the ``.gguf`` name or the ``GGUF`` magic) or a safetensors folder (converted to an F16 GGUF); ``quantize`` is
@@ -13,9 +15,12 @@ upper-cased and parsed like ``ggml.ParseFileType`` (F32, F16, Q4_K_S, Q4_K_M, Q8
 model may be quantized: a quantized or BF16 GGUF gets "quantization is only supported for F16 and F32 models".
 Failures after the request is accepted arrive as an ``{"error": ...}`` line of the stream, as Ollama sends them.
 
-It is not a model: it renders the created TEMPLATE the way Ollama does for a single request (``{{ .System }}`` and
-``{{ .Prompt }}`` substituted; nothing else is supported) and keeps that text in ``rendered`` so tests can compare
-it with the training prompt; its answer is the first characters of the article.
+It renders the created TEMPLATE the way Ollama does for a single request (``{{ .System }}`` and ``{{ .Prompt }}``
+substituted; nothing else is supported) and keeps that text in ``rendered`` so tests can compare it with the training
+prompt. It answers from llama.cpp's llama-server running the created model's GGUF blob (the runtime Ollama used for
+GGUF models before its own engine), with the model's PARAMETERs (temperature, top_k, num_predict, stop), overridden
+by the request's ``options`` as Ollama merges them. So a check that scores the model through Ollama's API here scores
+the real file; Ollama's own engine is checked wherever a real server runs (README).
 """
 
 from __future__ import annotations
@@ -40,6 +45,8 @@ class OllamaDouble:
         self.models: dict[str, dict] = {}
         self.rendered: list[str] = []
         self.requests: list[tuple[str, str]] = []
+        self._runners: dict = {}  # blob digest -> a started LlamaServer
+        self._runners_lock = threading.Lock()
         self._server = ThreadingHTTPServer(bind, self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -54,7 +61,23 @@ class OllamaDouble:
     def __exit__(self, *exc) -> None:
         self._server.shutdown()
         self._server.server_close()
+        for runner in self._runners.values():
+            runner.__exit__(None, None, None)
         self._blob_dir.cleanup()
+
+    def runner(self, digest: str):
+        """llama-server on the blob, started on first use (Ollama loads a model on its first request)."""
+        from titlegen_assets.evaluation.llama_server import LlamaServer
+
+        with self._runners_lock:
+            if digest not in self._runners:
+                self._runners[digest] = LlamaServer(self.blob_path(digest), start_timeout_s=300).__enter__()
+            return self._runners[digest]
+
+    def model_blob(self, model: dict) -> str:
+        """The digest of the created model's GGUF file."""
+        return next(digest for name, digest in model["files"].items()
+                    if name.endswith(".gguf") or self.blob_path(digest).open("rb").read(4) == b"GGUF")
 
     def blob_path(self, digest: str):
         from pathlib import Path
@@ -133,6 +156,8 @@ class OllamaDouble:
                     return self._create(request)
                 if self.path == "/api/generate":
                     return self._generate(request)
+                if self.path == "/api/show":
+                    return self._show(request)
                 return self._json(404, {"error": f"unknown path {self.path}"})
 
             def _create(self, request):
@@ -169,27 +194,47 @@ class OllamaDouble:
                     return self._stream(progress)
                 return self._json(500 if error else 200, progress[-1])
 
+            def _show(self, request):
+                name = request["model"] if ":" in request["model"] else request["model"] + ":latest"
+                if name not in double.models:
+                    return self._json(404, {"error": f"model '{request['model']}' not found"})
+                model = double.models[name]
+                blob = double.model_blob(model).replace(":", "-")
+                modelfile = (f'# Modelfile generated by "ollama show"\nFROM /root/.ollama/models/blobs/{blob}\n'
+                             f'TEMPLATE """{model["template"]}"""\n')
+                return self._json(200, {"modelfile": modelfile, "template": model["template"],
+                                        "parameters": "", "details": {"format": "gguf"},
+                                        "modified_at": datetime.now(timezone.utc).isoformat()})
+
             def _generate(self, request):
                 name = request["model"] if ":" in request["model"] else request["model"] + ":latest"
                 if name not in double.models:
                     return self._json(404, {"error": f"model '{request['model']}' not found"})
                 model = double.models[name]
-                started = time.perf_counter_ns()
                 rendered = model["template"].replace("{{ .System }}", request.get("system") or model.get("system") or "")
                 rendered = rendered.replace("{{ .Prompt }}", request.get("prompt", ""))
                 double.rendered.append(rendered)
+                options = {**(model.get("parameters") or {}), **(request.get("options") or {})}
                 time.sleep(double.delay_s)
-                answer = request.get("prompt", "")[:12]
+                started = time.perf_counter_ns()
+                answer = double.runner(double.model_blob(model)).complete(
+                    rendered, options.get("num_predict", -1), timeout_s=600,
+                    sampling={key: options[key] for key in ("temperature", "top_k", "stop") if key in options})
                 total = time.perf_counter_ns() - started
+                timings = answer.get("timings", {})
                 final = {"model": name, "created_at": datetime.now(timezone.utc).isoformat(), "response": "",
-                         "done": True, "done_reason": "stop", "total_duration": total, "load_duration": total // 10,
-                         "prompt_eval_count": len(rendered), "prompt_eval_duration": total // 5,
-                         "eval_count": len(answer), "eval_duration": total // 2}
+                         "done": True, "done_reason": "stop" if answer.get("stop_type") in ("eos", "word") else "length",
+                         "total_duration": total, "load_duration": 0,
+                         "prompt_eval_count": timings.get("prompt_n", 0),
+                         "prompt_eval_duration": int(timings.get("prompt_ms", 0) * 1e6),
+                         "eval_count": timings.get("predicted_n", 0),
+                         "eval_duration": int(timings.get("predicted_ms", 0) * 1e6)}
+                text = answer["content"]
                 if request.get("stream", True):
                     pieces = [{"model": name, "created_at": final["created_at"], "response": ch, "done": False}
-                              for ch in answer]
+                              for ch in text]
                     return self._stream([*pieces, final])
-                return self._json(200, {**final, "response": answer})
+                return self._json(200, {**final, "response": text})
 
         return Handler
 
