@@ -36,8 +36,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 class OllamaDouble:
     def __init__(self, version: str = "0.12.6", delay_s: float = 0.005, fail_create_with: str | None = None,
-                 bind: tuple[str, int] = ("127.0.0.1", 0)):
+                 bind: tuple[str, int] = ("127.0.0.1", 0), answer_filter=None):
+        """``answer_filter`` (text -> text) stands for an engine that answers otherwise than llama.cpp (Ollama runs
+        some architectures on its own): what the served check must catch."""
         self.version = version
+        self.answer_filter = answer_filter or (lambda text: text)
         self.delay_s = delay_s
         self.fail_create_with = fail_create_with
         self.blobs: dict[str, int] = {}
@@ -229,7 +232,7 @@ class OllamaDouble:
                          "prompt_eval_duration": int(timings.get("prompt_ms", 0) * 1e6),
                          "eval_count": timings.get("predicted_n", 0),
                          "eval_duration": int(timings.get("predicted_ms", 0) * 1e6)}
-                text = answer["content"]
+                text = double.answer_filter(answer["content"])
                 if request.get("stream", True):
                     pieces = [{"model": name, "created_at": final["created_at"], "response": ch, "done": False}
                               for ch in text]
