@@ -81,7 +81,7 @@ def test_a_passing_gate_publishes_in_one_commit_with_a_card_that_carries_the_lin
     assert "titles of 8–30 characters" in card.text
 
     meta = result.asset_materializations_for_node("hf_repo")[0].metadata
-    assert meta["commit_sha"].value == "0123456789abcdef0123456789abcdef01234567"
+    assert meta["commit_sha"].value == api.commits["titlegen-test/headlines"][-1].oid
     assert meta["path"].value == folder
     logs = [repr(entry) for entry in instance.all_logs(result.run_id)]
     assert logs and not any(FAKE_TOKEN in line for line in logs)
@@ -185,7 +185,7 @@ def test_publish_checks_the_existing_repos_visibility_before_uploading(existing,
     monkeypatch.setenv("HF_TOKEN", FAKE_TOKEN)
     API_DOUBLE["api"] = api = hf_api_double("o/r", existing_private=existing)
     if uploaded:
-        assert HubDouble().publish(tmp_path, "o/r", private, "msg")["commit_sha"] == api.upload_folder.return_value.oid
+        assert HubDouble().publish(tmp_path, "o/r", private, "msg")["commit_sha"] == api.commits["o/r"][-1].oid
     else:
         with pytest.raises(RepoVisibilityMismatch, match="nothing was uploaded") as raised:
             HubDouble().publish(tmp_path, "o/r", private, "msg")

@@ -64,14 +64,20 @@ def hf_repo(
     if not target.exists():
         with atomic_folder(target) as staging:
             shutil.copytree(merged_hf_model["path"], staging, dirs_exist_ok=True)
-            rules = merged_hf_model["rules"]
-            card = model_card.build(repo_id, merged_hf_model["base_model_name"],
-                                    model_card.DataLineage(**merged_hf_model["source"]), training, scores, thresholds,
-                                    (rules["title_min_chars"], rules["title_max_chars"]))
-            card.save(staging / "README.md")
             for quantization, sha256 in certified.items():
                 source = Path(merged_hf_model["gguf"]["files"][quantization]["path"])
                 shutil.copyfile(require_certified(source, sha256, "hf_repo"), staging / names[quantization])
+            # the card lists every file that ships beside it, with its sha256 (so the GGUFs are copied first)
+            from titlegen_assets.versioning.artifacts import STAGING_LOCK
+            from titlegen_assets.versioning.fingerprint import file_sha256
+
+            shipped = {path.relative_to(staging).as_posix(): file_sha256(path) for path in sorted(staging.rglob("*"))
+                       if path.is_file() and path.relative_to(staging).as_posix() not in ("README.md", STAGING_LOCK)}
+            rules = merged_hf_model["rules"]
+            card = model_card.build(repo_id, merged_hf_model["base_model_name"],
+                                    model_card.DataLineage(**merged_hf_model["source"]), training, scores, thresholds,
+                                    (rules["title_min_chars"], rules["title_max_chars"]), shipped)
+            card.save(staging / "README.md")
     for quantization, sha256 in certified.items():  # the copy that uploads is the certified file
         require_certified(target / names[quantization], sha256, "hf_repo")
     files = sorted(p.name for p in target.iterdir())

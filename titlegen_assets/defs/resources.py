@@ -102,14 +102,19 @@ class HuggingFaceHub(dg.ConfigurableResource):
 
     def publish(self, folder: Path, repo_id: str, private: bool, commit_message: str) -> dict:
         """Create the model repo if needed, check that its visibility is the one asked for, then upload the folder
-        as one commit; errors say what to fix. ``create_repo(exist_ok=True)`` leaves an existing repo's visibility
-        as it is, so a "private" publish into a public repo would otherwise go out publicly."""
+        as one commit that also deletes every file of the repo the folder does not hold, so the head is exactly the
+        folder (plus the ``.gitattributes`` huggingface_hub never deletes); errors say what to fix.
+        ``create_repo(exist_ok=True)`` leaves an existing repo's visibility as it is, so a "private" publish into a
+        public repo would otherwise go out publicly."""
         api = self.api()
         try:
             api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
             check_visibility(repo_id, private, api.repo_info(repo_id, repo_type="model").private)
+            # delete_patterns="*": huggingface_hub deletes, in the commit that uploads, every remote file matching
+            # it (``*`` crosses "/") except .gitattributes and the files being uploaded; the deletions ride the
+            # first commit when a folder of over 250 files is split (ours has a dozen)
             commit = api.upload_folder(repo_id=repo_id, repo_type="model", folder_path=str(folder),
-                                       commit_message=commit_message)
+                                       commit_message=commit_message, delete_patterns="*")
         except RepoVisibilityMismatch:
             raise
         except Exception as error:

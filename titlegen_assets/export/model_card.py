@@ -45,6 +45,15 @@ The eval gate (blocking) required: {{ thresholds }}.
 {% for name, scores in systems.items() -%}
 | {{ name }} | {% for key in metric_keys %}{{ "%.3f" | format(scores[key]) }} | {% endfor %}
 {% endfor %}
+## Files
+
+Every file of this version besides this card, with its sha256. The repo holds these, this card and `.gitattributes`.
+
+| file | sha256 |
+|---|---|
+{% for name, sha256 in files.items() -%}
+| `{{ name }}` | `{{ sha256 }}` |
+{% endfor %}
 ## Intended use
 
 Drafting headlines for zh-TW news copy, for an editor to review. Not for generating news content, and not a
@@ -89,11 +98,12 @@ class DataLineage:
 
 
 def build(repo_id: str, base_model: str, lineage: DataLineage, training: dict, scores: dict[str, dict],
-          thresholds: dict[str, float], title_bounds: tuple[int, int]):
-    """A ``ModelCard`` whose YAML header carries base model, dataset, licence, languages and the gate's metrics.
+          thresholds: dict[str, float], title_bounds: tuple[int, int], files: dict[str, str]):
+    """A ``ModelCard`` whose YAML header carries base model, dataset, licence, languages, the gate's metrics and the
+    sha256 of every file shipped beside it.
 
     ``scores`` maps each system (``fine-tuned`` first, then the baselines) to its metrics; ``thresholds`` maps a
-    metric key to the gate's minimum.
+    metric key to the gate's minimum; ``files`` maps each shipped file (its path in the repo) to its sha256.
     """
     from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
@@ -111,12 +121,12 @@ def build(repo_id: str, base_model: str, lineage: DataLineage, training: dict, s
         datasets=[lineage.hub_dataset] if lineage.hub_dataset else None, model_name=repo_id, eval_results=results,
         titlegen_data_source={"kind": lineage.kind, "location": lineage.location if lineage.kind == "hub" else
                               lineage.location.rsplit("/", 1)[-1], "revision": lineage.revision},
-        titlegen_gate_thresholds=thresholds,
+        titlegen_gate_thresholds=thresholds, titlegen_files=dict(sorted(files.items())),
     )
     return ModelCard.from_template(
         data, template_str=TEMPLATE, repo_id=repo_id, base_model=base_model, smoke="smoke" in base_model,
         data_line=lineage.describe(), title_bounds=f"{title_bounds[0]}–{title_bounds[1]}",
         training_json=json.dumps(training, indent=2, ensure_ascii=False),
         thresholds=", ".join(f"{key} ≥ {value:.2f}" for key, value in thresholds.items()),
-        metric_keys=METRIC_KEYS, systems=scores, license_note=LICENSE_NOTE,
+        metric_keys=METRIC_KEYS, systems=scores, files=dict(sorted(files.items())), license_note=LICENSE_NOTE,
     )
