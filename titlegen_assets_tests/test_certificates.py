@@ -52,6 +52,7 @@ def test_a_re_executed_old_gate_lands_on_a_newer_model_in_dagster_but_its_verdic
         artifact_root, tmp_path):
     """R1's gate passes V1; R3 makes V3 and its gate fails; R1's gate is re-executed (step processes, loading V1
     from its parent run). Dagster links that pass to V3, the latest materialization: V3 must stay refused."""
+    (tmp_path / "home").mkdir()
     with dg.instance_for_test(temp_dir=str(tmp_path / "home")) as instance:
         first = run_in_processes(instance, quick(2), THROUGH_MERGE)
         third = run_in_processes(instance, quick(3, rouge_l_min=0.99), THROUGH_MERGE)
@@ -152,3 +153,20 @@ def test_a_model_gated_against_a_champion_that_was_replaced_since_is_not_shipped
     v3 = third.output_for_node("merged_hf_model")["version"]
     assert f"compared it with merged_hf_model {champion.metadata['champion_version'].value}" in error
     assert f"the model in service is now {v3}" in error and "re-run the gate" in error
+
+
+def test_a_champion_whose_files_are_gone_fails_the_challenger_closed_with_what_to_do(artifact_root):
+    """gc keeps what is in service, but a folder removed by hand must not turn "cannot compare" into "no model in
+    service": the challenger is refused and told how to restore the champion."""
+    import shutil
+
+    instance = dg.DagsterInstance.ephemeral()
+    served = materialize([*THROUGH_MERGE, "hf_repo"], quick(2), instance, hub=HubDouble())
+    champion = served.output_for_node("merged_hf_model")
+    shutil.rmtree(champion["path"])
+    challenger = materialize(THROUGH_MERGE, quick(3, champion_margin=1.0), instance)
+    check = next(e for e in challenger.get_asset_check_evaluations() if e.check_name == "not_worse_than_champion")
+    assert not check.passed and check.metadata["champion_version"].value == champion["version"]
+    assert f"merged_hf_model {champion['version']} (served by hf_repo), cannot be compared: no folder at" in \
+        check.description and "Restore it" in check.description
+    assert "hf_repo: refusing" in step_error(materialize(["hf_repo"], quick(3), instance, hub=HubDouble()), "hf_repo")

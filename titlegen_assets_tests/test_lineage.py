@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 
 import dagster as dg
 import yaml
@@ -74,8 +75,29 @@ def test_two_processes_making_the_same_adapter_at_once_both_succeed_with_one_fol
             [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "titlegen_assets.definitions", "--select",
              "lora_adapter", "-c", str(config_file)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             env={**os.environ, "TITLEGEN_HOME": str(artifacts), "DAGSTER_HOME": str(home)}, cwd=home))
+        if number == 1:  # forced overlap: the second starts only while the first holds the lock, mid-training
+            assert wait_for(lambda: training_in_progress(artifacts / "adapters"), runs[0]), \
+                "the first run never started training"
     logs = [run.communicate(timeout=900)[0] for run in runs]
     assert [run.returncode for run in runs] == [0, 0], logs[0][-2000:] + logs[1][-2000:]
     assert len(folders(artifacts, "adapters")) == 1
     assert sum("reusing it" in log for log in logs) == 1, "the second run waited for the first and reused its folder"
     assert not [p for p in (artifacts / "adapters").iterdir() if p.name.startswith((".tmp-", ".work-"))]
+
+
+def training_in_progress(adapters) -> bool:
+    """A version's lock is held and its staging folder exists: a run is training it right now."""
+    from titlegen_assets.versioning.artifacts import lock_is_held
+
+    return adapters.is_dir() and any(lock_is_held(lock) for lock in adapters.glob(".lock-*")) and any(
+        adapters.glob(".tmp-*"))
+
+
+def wait_for(condition, process, timeout_s: float = 600) -> bool:
+    """Polls ``condition`` until it holds, ``process`` ends, or the time is up."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and process.poll() is None:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return False

@@ -207,6 +207,7 @@ class OllamaDouble:
                              f'TEMPLATE """{model["template"]}"""\n')
                 return self._json(200, {"modelfile": modelfile, "template": model["template"],
                                         "parameters": "", "details": {"format": "gguf"},
+                                        "model_info": {"general.file_type": model["file_type"]},
                                         "modified_at": datetime.now(timezone.utc).isoformat()})
 
             def _generate(self, request):
