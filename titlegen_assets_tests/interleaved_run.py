@@ -45,7 +45,8 @@ class BarrierIOManager(ManifestIOManager):
             wait_until(lambda: instance.get_latest_materialization_event(MERGED) is not None, "A's merged model")
         if self.role == "A" and context.op_def.name == "eval_gate":
             rouge_l = dg.AssetCheckKey(MERGED, "rouge_l")
-            wait_until(lambda: any(execution.evaluation for execution in instance.event_log_storage
+            wait_until(lambda: any(isinstance(execution.evaluation, dg.AssetCheckEvaluation)  # not merely planned
+                                   for execution in instance.event_log_storage
                                    .get_asset_check_execution_history(rouge_l, limit=5)), "B's gate evaluation")
         return super().load_input(context)
 

@@ -139,6 +139,21 @@ def nan_forward(*dtypes):
     return NanForward()
 
 
+def train_in_bf16_with_nan_forward(smoke_base_model, sample_splits, tmp_path, monkeypatch, *nan_dtypes):
+    """Two steps of the real smoke model asked to train in bf16, its forward NaN in ``nan_dtypes``: (result, log)."""
+    from titlegen_assets.training import environment
+    from titlegen_assets.training.lora import train_lora
+
+    monkeypatch.setattr(environment, "pick_precision", lambda requested: "bf16")
+    logs = []
+    config = LoraSettings(**{**TINY, "max_steps": 2})
+    try:
+        return train_lora(config, sample_splits, smoke_base_model, tmp_path / "adapter", tmp_path / "work",
+                          logs.append, [nan_forward(*nan_dtypes)]), logs
+    finally:
+        assert any("loss became nan" in line and "in bf16" in line and "retries in fp32" in line for line in logs), logs
+
+
 @needs_cpu_training
 def test_a_bf16_run_whose_forward_turns_nan_is_caught_and_retried_in_fp32(
     smoke_base_model, sample_splits, tmp_path, monkeypatch
@@ -147,15 +162,7 @@ def test_a_bf16_run_whose_forward_turns_nan_is_caught_and_retried_in_fp32(
 
     import torch
 
-    from titlegen_assets.training import environment
-    from titlegen_assets.training.lora import train_lora
-
-    monkeypatch.setattr(environment, "pick_precision", lambda requested: "bf16")
-    logs = []
-    config = LoraSettings(**{**TINY, "max_steps": 2})
-    result = train_lora(config, sample_splits, smoke_base_model, tmp_path / "adapter", tmp_path / "work", logs.append,
-                        [nan_forward(torch.bfloat16)])
-    assert any("loss became nan" in line and "in bf16" in line and "retries in fp32" in line for line in logs), logs
+    result, _ = train_in_bf16_with_nan_forward(smoke_base_model, sample_splits, tmp_path, monkeypatch, torch.bfloat16)
     assert result.precision == "fp32" and result.global_step == 2
     losses = [entry["loss"] for entry in result.log_history if "loss" in entry]
     assert losses and all(math.isfinite(loss) for loss in losses), losses
@@ -168,16 +175,11 @@ def test_a_run_whose_forward_is_nan_in_every_precision_stops_with_non_finite_los
 ):
     import torch
 
-    from titlegen_assets.training import environment, sft
-    from titlegen_assets.training.lora import train_lora
+    from titlegen_assets.training import sft
 
-    monkeypatch.setattr(environment, "pick_precision", lambda requested: "bf16")
-    logs = []
-    config = LoraSettings(**{**TINY, "max_steps": 2})
     with pytest.raises(sft.NonFiniteLoss, match=r"loss became nan at step 1 in fp32: lower learning_rate"):
-        train_lora(config, sample_splits, smoke_base_model, tmp_path / "adapter", tmp_path / "work", logs.append,
-                   [nan_forward(torch.bfloat16, torch.float32)])
-    assert any("retries in fp32" in line for line in logs), logs
+        train_in_bf16_with_nan_forward(smoke_base_model, sample_splits, tmp_path, monkeypatch, torch.bfloat16,
+                                       torch.float32)
     assert not (tmp_path / "adapter").exists()
 
 

@@ -56,8 +56,8 @@ def evaluated(version: str) -> dict:
 def evaluation_of(instance: dg.DagsterInstance, check: dg.AssetCheckKey, version: str) -> dg.AssetCheckEvaluation | None:
     """The newest evaluation of ``check`` that scored ``version`` (by the version it recorded, not Dagster's link)."""
     for execution in instance.event_log_storage.get_asset_check_execution_history(check, limit=HISTORY):
-        evaluation = execution.evaluation
-        recorded = evaluation.metadata.get(EVALUATED_VERSION) if evaluation else None
+        evaluation = execution.evaluation  # a check still running (another run's) holds its planned event here
+        recorded = evaluation.metadata.get(EVALUATED_VERSION) if isinstance(evaluation, dg.AssetCheckEvaluation) else None
         if recorded is not None and recorded.value == version:
             return evaluation
     return None
