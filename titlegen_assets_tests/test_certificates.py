@@ -135,9 +135,16 @@ def test_a_model_whose_split_is_gone_is_not_scored_and_the_gate_says_what_to_run
     instance = dg.DagsterInstance.ephemeral()
     first = materialize(THROUGH_MERGE, quick(2), instance)
     shutil.rmtree(first.output_for_node("cleaned_splits")["path"])
+    from titlegen_assets.definitions import defs
+
+    gate_alone = dg.materialize([*defs.assets, *defs.asset_checks], instance=instance, raise_on_error=False,
+                                selection=dg.AssetSelection.checks_for_assets(MERGED), resources=defs.resources,
+                                run_config={"ops": {"eval_gate": quick(2)["ops"]["eval_gate"]}})
+    error = step_error(gate_alone, "eval_gate")
+    assert "eval_gate: the test split this model was trained beside" in error and "is gone from" in error
+    assert "re-materialize raw_dataset and cleaned_splits" in error
     again = materialize(["merged_hf_model"], quick(2), instance)
-    error = step_error(again, "merged_hf_model")
-    assert "is gone from" in error and "re-materialize raw_dataset and cleaned_splits" in error
+    assert "merged_hf_model: the test split this model was trained beside" in step_error(again, "merged_hf_model")
 
 
 def test_a_model_gated_against_a_champion_that_was_replaced_since_is_not_shipped(artifact_root):

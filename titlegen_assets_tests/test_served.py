@@ -31,8 +31,10 @@ def test_ollama_answers_exactly_as_the_gate_certified_and_latency_refuses_a_mode
         result = materialize([*THROUGH_MERGE, "ollama_model"], demo_config(), instance, ollama=ollama)
         assert result.success
         created = server.models[NAME]["parameters"]
-        assert created["temperature"] == 0.0 and created["top_k"] == 1 and created["num_predict"] == 24, \
-            "the gate's decoding: greedy, capped at the gate's max_new_tokens (24 in the smoke config)"
+        assert created["temperature"] == 0.0 and created["top_k"] == 1 and created["repeat_penalty"] == 1.0, \
+            "greedy, without Ollama's default repetition penalty"
+        assert created["num_predict"] == 24, \
+            "capped at the gate's max_new_tokens (24 in the smoke config)"
         served = check(result, "served_as_certified")
         assert served.passed
         gate = json.loads(Path(check(result, "rouge_l").metadata["predictions"].value).read_text())

@@ -124,7 +124,7 @@ def test_runner_options_that_are_set_go_into_the_modelfile_and_unset_ones_keep_o
 
     laptop = OllamaModelConfig(num_thread=2, num_ctx=512)
     assert modelfile.parameters(48, laptop.runtime_options()) == {
-        "stop": ["<end_of_turn>"], "temperature": 0.0, "top_k": 1, "num_predict": 48, "num_thread": 2, "num_ctx": 512}
+        "stop": ["<end_of_turn>"], "temperature": 0.0, "top_k": 1, "repeat_penalty": 1.0, "num_predict": 48, "num_thread": 2, "num_ctx": 512}
     text = modelfile.render(Path("model.gguf"), 48, laptop.runtime_options())
     assert "PARAMETER num_thread 2\n" in text and "PARAMETER num_ctx 512\n" in text and "num_batch" not in text
     assert "num_thread" not in modelfile.render(Path("model.gguf"), 48, OllamaModelConfig().runtime_options())

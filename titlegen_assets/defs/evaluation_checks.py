@@ -111,8 +111,11 @@ def in_service(instance: dg.DagsterInstance) -> Optional[tuple[str, str]]:
     latest = []
     for key in IN_SERVICE_BY:
         records = instance.fetch_materializations(key, limit=1).records
-        if records and "merged_version" in records[0].asset_materialization.metadata:
-            latest.append(records[0])
+        if records and "merged_version" not in records[0].asset_materialization.metadata:
+            raise ChecksRefused(f"the latest {key.to_user_string()} materialization (run {records[0].run_id[:8]}) "
+                                "does not record the merged model it put in service (merged_version), so the model "
+                                f"in service is unknown: re-materialize {key.to_user_string()}, then run this again")
+        latest += records
     if not latest:
         return None
     newest = max(latest, key=lambda record: record.storage_id)
@@ -217,8 +220,9 @@ def eval_gate(
     def gguf_verdict(quantization: str, answers: dict) -> list[str]:
         return verdict(bootstrap({quantization: answers["titles"]}).summary()[quantization], answers["stopped"], rules)
 
+    shas = {quantization: file["sha256"] for quantization, file in merged_hf_model["gguf"]["files"].items()}
     version = fingerprint(merged_hf_model["version"], merged_hf_model["inputs"]["cleaned_splits"], config.model_dump(),
-                          champion and champion["version"], bool(champion and "missing" in champion), EVAL_CODE)
+                          shas, champion and champion["version"], bool(champion and "missing" in champion), EVAL_CODE)
     report = artifacts.path("reports", "eval") / f"{version}.json"
     if report.is_file():
         context.log.info(f"eval_gate: {version} already generated at {report}; scoring it again, generating nothing")
@@ -271,7 +275,8 @@ def served_rules(config: EvalGateConfig, sample_size: int) -> dict:
     token cap and test articles (ollama_model's served check and its Modelfile read these)."""
     return {"thresholds": {key: getattr(config, field) for check, (key, field) in GATES.items() if check != LENGTH},
             "gate_on": config.gate_on, "stop_rate_min": config.stop_rate_min,
-            "max_new_tokens": config.max_new_tokens, "sample_size": sample_size}
+            "max_new_tokens": config.max_new_tokens, "sample_size": sample_size,
+            "bootstrap_samples": config.bootstrap_samples}
 
 
 def certify_ggufs(merged_hf_model: dict, answers: dict[str, dict], verdict) -> dg.AssetCheckResult:
@@ -353,10 +358,11 @@ def require_same_champion(context: dg.AssetExecutionContext, evaluations: dict[s
     if now in (compared, merged_hf_model["version"]):
         return
     was = "no model in service" if compared == NO_CHAMPION else f"merged_hf_model {compared}"
+    is_now = f"{now} (by {current[1]})" if current else "none (no ollama_model or hf_repo materialization)"
     raise ChecksRefused(
         f"{consumer}: the gate of merged_hf_model {merged_hf_model['version']} compared it with {was}, but the model "
-        f"in service is now {now} (by {current[1]}). To go on: re-run the gate so it compares with the model in "
-        f"service: {RUN_THE_GATE}")
+        f"in service is now {is_now}. To go on: re-run the gate so it compares with the model in service: "
+        f"{RUN_THE_GATE}")
 
 
 def certified_ggufs(evaluations: dict[str, dg.AssetCheckEvaluation]) -> dict[str, str]:

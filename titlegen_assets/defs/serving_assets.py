@@ -135,6 +135,13 @@ def unchanged_on_server(context: dg.AssetExecutionContext, client, name: str,
     return materialization if listed.get(name) == materialization.metadata["digest"].value else None
 
 
+def served_identity(ollama_model: dict, server_version: str) -> str:
+    """What the served check's verdict is about: the ollama_model version (merged model, certified file, name,
+    config, decoding), the model's digest on the server, the server's address and its release (another engine may
+    answer otherwise). latency_report accepts the verdict only for what it finds serving now."""
+    return fingerprint(ollama_model["version"], ollama_model["digest"], ollama_model["host"], server_version)
+
+
 def require_served_as_certified(client, ollama_model: dict, consumer: str) -> None:
     """Refuse unless the server holds, under the model's name, the model ollama_model created (same digest) from the
     certified GGUF (the blob its Modelfile names is the certified sha256): someone may have replaced it since."""
@@ -180,7 +187,8 @@ def served_as_certified(context: dg.AssetCheckExecutionContext, artifacts: Artif
                                               "references": references, "answers": answers}, ensure_ascii=False))
     titles, stopped = [a["title"] for a in answers], [a["stopped"] for a in answers]
     low, high = ollama_model["rules"]["title_min_chars"], ollama_model["rules"]["title_max_chars"]
-    scores = intervals.bootstrap_scores({"served": titles}, references, low, high).summary()["served"]
+    scores = intervals.bootstrap_scores({"served": titles}, references, low, high,
+                                        samples=rules["bootstrap_samples"]).summary()["served"]
     problems = verdict(scores, stopped, rules)
     samples = markdown_table(("reference", "served answer"), list(zip(references[:10], titles[:10])))
     return dg.AssetCheckResult(
@@ -191,7 +199,8 @@ def served_as_certified(context: dg.AssetCheckExecutionContext, artifacts: Artif
         metadata={"scores": dg.MetadataValue.json({key: scores[key] for key in rules["thresholds"]}),
                   "stop_rate": sum(stopped) / len(stopped) if stopped else 0.0, "server_version": server_version,
                   "digest": ollama_model["digest"], "samples": dg.MetadataValue.md(samples),
-                  "answers": dg.MetadataValue.path(str(report)), **evaluated(ollama_model["version"])},
+                  "answers": dg.MetadataValue.path(str(report)),
+                  **evaluated(served_identity(ollama_model, server_version))},
     )
 
 
@@ -207,8 +216,12 @@ def latency_report(
     the certified file. Its prompts are the model's own test articles.
     """
     passed_gate(context, {"version": ollama_model["merged_version"]}, "latency_report")
-    require_passed_checks(context, OLLAMA_MODEL, ollama_model["version"], "latency_report", RUN_THE_SERVED_CHECK)
     host, version = ollama.base_url(), ollama.version()
+    if host != ollama_model["host"]:
+        raise ChecksRefused(f"latency_report: ollama_model created {ollama_model['name']} on {ollama_model['host']}, "
+                            f"but the Ollama server is now {host}: re-materialize ollama_model with its checks there")
+    require_passed_checks(context, OLLAMA_MODEL, served_identity(ollama_model, version), "latency_report",
+                          RUN_THE_SERVED_CHECK)
     require_served_as_certified(ollama.client(), ollama_model, "latency_report")
     contents = [row["content"] for row in own_test_articles(context, artifacts, ollama_model, "latency_report")]
     prompts = list(islice(cycle(contents), config.requests))

@@ -17,7 +17,7 @@ from titlegen_assets.prompts import TITLE_MAX_NEW_TOKENS
 from titlegen_assets.training.settings import LoraSettings
 from titlegen_assets.ui.plots import markdown_image
 from titlegen_assets.versioning.artifacts import atomic_folder, atomic_write_text, version_lock
-from titlegen_assets.versioning.code_version import MERGE_CODE, TRAINING_CODE
+from titlegen_assets.versioning.code_version import EVAL_CODE, MERGE_CODE, TRAINING_CODE
 from titlegen_assets.versioning.fingerprint import fingerprint
 
 class TrainingConfig(dg.Config, LoraSettings):
@@ -150,7 +150,7 @@ def merged_hf_model(
     if gguf["skipped"]:
         context.log.warning(f"merged_hf_model: no GGUF made, so none can be certified or shipped: {gguf['skipped']}")
     article = own_test_articles(context, artifacts, lora_adapter, "merged_hf_model")[0]
-    sample_file = artifacts.path("reports", "merged_samples") / f"{fingerprint(version, config.sample_max_new_tokens)}.json"
+    sample_file = artifacts.path("reports", "merged_samples") / f"{fingerprint(version, config.sample_max_new_tokens, EVAL_CODE)}.json"
     if sample_file.is_file():  # an unchanged re-run generates nothing: the folder and its sample are the same
         sample = json.loads(sample_file.read_text(encoding="utf-8"))["sample"]
     else:

@@ -21,8 +21,9 @@ INSTRUCTION = "你是新聞編輯。請為下面這篇新聞寫一個繁體中�
 #: Generation cap for one title, in tokens: the eval gate, the merged model's sample and Ollama's num_predict.
 TITLE_MAX_NEW_TOKENS = 48
 
-#: Greedy decoding, as the eval gate decodes (transformers' ``do_sample=False``; llama-server and Ollama options).
-GREEDY = {"temperature": 0.0, "top_k": 1}
+#: Greedy decoding, as the eval gate decodes (transformers' ``do_sample=False``, no repetition penalty), in the
+#: option names llama-server and Ollama share; Ollama's own default repeat_penalty is 1.1, so it is pinned too.
+GREEDY = {"temperature": 0.0, "top_k": 1, "repeat_penalty": 1.0}
 
 #: The Gemma turn markers (single special tokens). END_OF_TURN is the stop sequence and the last token that carries
 #: training loss; USER_TURN and MODEL_TURN open the turns (Unsloth's train_on_responses_only masks on them).

@@ -86,6 +86,11 @@ class NonFiniteLoss(RuntimeError):
     """The training loss became NaN or infinite (bf16 overflow, or a learning rate far too high)."""
 
 
+def non_finite_loss(loss: float, when: str, precision: str) -> NonFiniteLoss:
+    fix = "lower learning_rate" if precision == "fp32" else "set precision to fp32, or lower learning_rate"
+    return NonFiniteLoss(f"the training loss became {loss} {when} in {precision}: {fix}")
+
+
 def finite_loss_guard():
     """A TrainerCallback that stops training at the first logged NaN/inf loss instead of training on garbage; it sees
     one only because ``sft_args`` turns off Trainer's ``logging_nan_inf_filter``."""
@@ -96,9 +101,7 @@ def finite_loss_guard():
             loss = (logs or {}).get("loss")
             if loss is not None and not math.isfinite(loss):
                 precision = "bf16" if args.bf16 else "fp16" if args.fp16 else "fp32"
-                fix = "lower learning_rate" if precision == "fp32" else "set precision to fp32, or lower learning_rate"
-                raise NonFiniteLoss(f"the training loss became {loss} at step {state.global_step} in {precision}: "
-                                    f"{fix}")
+                raise non_finite_loss(loss, f"at step {state.global_step}", precision)
 
     return StopOnNonFiniteLoss()
 
@@ -140,6 +143,8 @@ def run(trainer, work_dir: Path, log: Callable[[str], None], backend: str, preci
     started = time.perf_counter()
     output = trainer.train(resume_from_checkpoint=resume)
     wall = time.perf_counter() - started
+    if not math.isfinite(output.training_loss):  # a NaN after the last logged loss never reached on_log
+        raise non_finite_loss(output.training_loss, "after the last logged loss", precision)
     history = trainer.state.log_history
     evals = [entry["eval_loss"] for entry in history if "eval_loss" in entry]
     tokens = int(trainer.state.num_input_tokens_seen or 0)

@@ -223,7 +223,8 @@ class OllamaDouble:
                 started = time.perf_counter_ns()
                 answer = double.runner(double.model_blob(model)).complete(
                     rendered, options.get("num_predict", -1), timeout_s=600,
-                    sampling={key: options[key] for key in ("temperature", "top_k", "stop") if key in options})
+                    sampling={key: options[key] for key in ("temperature", "top_k", "repeat_penalty", "stop")
+                              if key in options})
                 total = time.perf_counter_ns() - started
                 timings = answer.get("timings", {})
                 final = {"model": name, "created_at": datetime.now(timezone.utc).isoformat(), "response": "",
