@@ -80,7 +80,7 @@ def test_two_runs_forced_to_interleave_keep_each_verdict_with_its_own_model(arti
     so Dagster links A's pass to B's model. A still publishes its own model; B's model is refused later."""
     home = tmp_path / "home"
     home.mkdir()
-    with dg.DagsterInstance.from_config(str(home)):
+    with dg.instance_for_test(temp_dir=str(home)):
         pass  # the storage's tables are made once, as a deployment's are, not by two processes racing
     env = {**os.environ, "DAGSTER_HOME": str(home), "TITLEGEN_HOME": str(artifact_root)}
     roles = {"A": quick(2), "B": quick(3, rouge_l_min=0.99)}
@@ -96,7 +96,9 @@ def test_two_runs_forced_to_interleave_keep_each_verdict_with_its_own_model(arti
     runs = {role: json.loads(output.strip().splitlines()[-1]) for role, output in outputs.items()}
     assert runs["A"]["success"] and not runs["B"]["success"], outputs["A"][-3000:] + outputs["B"][-3000:]
 
-    with dg.DagsterInstance.from_config(str(home)) as instance:
+    # the same storage; instance_for_test, not the home's own compute log manager, which would redirect this test
+    # process's stdout into a log file the instance closes
+    with dg.instance_for_test(temp_dir=str(home)) as instance:
         a, b = (merged_version(instance, runs[role]["run_id"]) for role in "AB")
         [latest] = instance.fetch_materializations(MERGED, limit=1).records
         assert latest.asset_materialization.tags["dagster/data_version"] == b
