@@ -198,7 +198,7 @@ def test_a_lora_adapter_merges_and_passes_through_the_gate_with_the_installed_pi
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from titlegen_assets.defs.data_assets import cleaned_splits, raw_dataset
+    from titlegen_assets.defs.data_assets import cleaned_splits, cleaned_splits_checks, raw_dataset
     from titlegen_assets.defs.evaluation_checks import eval_gate
     from titlegen_assets.defs.training_assets import merged_hf_model
     from titlegen_assets.training.tokenizer_files import save_tokenizer
@@ -212,9 +212,10 @@ def test_a_lora_adapter_merges_and_passes_through_the_gate_with_the_installed_pi
     assert save_tokenizer(AutoTokenizer.from_pretrained(smoke_base_model), adapter, smoke_base_model, print)
 
     @dg.asset(name="lora_adapter")
-    def untrained_adapter() -> dict:  # the manifest lora_adapter writes, with what the merge carries on
+    def untrained_adapter(cleaned_splits: dict) -> dict:  # the manifest lora_adapter writes, what the merge carries
         return {"path": str(adapter), "version": "untrained", "backend": "trl", "base_model": smoke_base_model,
-                "base_model_name": "titlegen/smoke-gemma3n-tiny", "base_model_identity": "untrained", "inputs": {},
+                "base_model_name": "titlegen/smoke-gemma3n-tiny", "base_model_identity": "untrained",
+                "inputs": {"cleaned_splits": cleaned_splits["version"]},
                 "source": {"kind": "sample", "location": "sample", "revision": "untrained"},
                 "rules": {"title_min_chars": 8, "title_max_chars": 30}}
 
@@ -224,7 +225,8 @@ def test_a_lora_adapter_merges_and_passes_through_the_gate_with_the_installed_pi
         "eval_gate": {"config": {"rouge_l_min": 0.0, "bleu_1_min": 0.0, "title_only_min": 0.0,
                                  "length_compliance_min": 0.0, "stop_rate_min": 0.0, "max_new_tokens": 8,
                                  "max_samples": 4, "compare_base_model": False}}}}
-    result = dg.materialize([raw_dataset, cleaned_splits, untrained_adapter, merged_hf_model, eval_gate],
+    result = dg.materialize([raw_dataset, cleaned_splits, cleaned_splits_checks, untrained_adapter, merged_hf_model,
+                             eval_gate],
                             run_config=run_config, resources=resources)
     assert result.success
     assert all(e.passed for e in result.get_asset_check_evaluations())
