@@ -143,8 +143,6 @@ def run(trainer, work_dir: Path, log: Callable[[str], None], backend: str, preci
     started = time.perf_counter()
     output = trainer.train(resume_from_checkpoint=resume)
     wall = time.perf_counter() - started
-    if not math.isfinite(output.training_loss):  # a NaN after the last logged loss never reached on_log
-        raise non_finite_loss(output.training_loss, "after the last logged loss", precision)
     history = trainer.state.log_history
     evals = [entry["eval_loss"] for entry in history if "eval_loss" in entry]
     tokens = int(trainer.state.num_input_tokens_seen or 0)
