@@ -222,13 +222,14 @@ def latency_report(
                             f"but the Ollama server is now {host}: re-materialize ollama_model with its checks there")
     require_passed_checks(context, OLLAMA_MODEL, served_identity(ollama_model, version), "latency_report",
                           RUN_THE_SERVED_CHECK)
-    require_served_as_certified(ollama.client(), ollama_model, "latency_report")
+    client = ollama.client()
+    require_served_as_certified(client, ollama_model, "latency_report")
     contents = [row["content"] for row in own_test_articles(context, artifacts, ollama_model, "latency_report")]
     prompts = list(islice(cycle(contents), config.requests))
     context.log.info(f"latency_report: {config.warmup} warm-up + {len(prompts)} requests to {ollama_model['name']} "
                      f"at concurrency {config.concurrency}")
     try:
-        samples = ollama_client.measure(ollama.client(), ollama_model["name"], prompts, config.concurrency,
+        samples = ollama_client.measure(client, ollama_model["name"], prompts, config.concurrency,
                                         ollama_model["keep_alive"], config.warmup)
     except Exception as error:
         raise ollama_client.explain(error, host, version, ollama_model["name"]) from error
