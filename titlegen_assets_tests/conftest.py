@@ -9,6 +9,21 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
+
+@pytest.fixture(scope="session", autouse=True)
+def absl_logs_to_the_process_stderr():
+    """rouge_score logs through absl, whose handler keeps the ``sys.stderr`` of the moment it is made (in a test, a
+    pytest capture file) and closes that stream when ``logging.config.dictConfig`` shuts handlers down, which Dagster
+    1.13 does at the start of every run on an instance with settings (``instance_for_test``, a DAGSTER_HOME): the next
+    test that swapped ``sys.stderr`` (capsys) then closed pytest's own capture, and the session died with "lost
+    sys.stderr". ``sys.__stderr__`` is never closed by absl and still lands in pytest's file-descriptor capture."""
+    import sys
+
+    from absl import logging as absl_logging
+
+    absl_logging.get_absl_handler().python_handler.stream = sys.__stderr__
+
+
 @pytest.fixture(scope="session")
 def smoke_base_model(tmp_path_factory) -> str:
     """The smoke Gemma 3n base model, built once per test session."""

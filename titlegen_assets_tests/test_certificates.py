@@ -96,8 +96,7 @@ def test_two_runs_forced_to_interleave_keep_each_verdict_with_its_own_model(arti
     runs = {role: json.loads(output.strip().splitlines()[-1]) for role, output in outputs.items()}
     assert runs["A"]["success"] and not runs["B"]["success"], outputs["A"][-3000:] + outputs["B"][-3000:]
 
-    # the same storage; instance_for_test, not the home's own compute log manager, which would redirect this test
-    # process's stdout into a log file the instance closes
+    # the same storage, read by this test process
     with dg.instance_for_test(temp_dir=str(home)) as instance:
         a, b = (merged_version(instance, runs[role]["run_id"]) for role in "AB")
         [latest] = instance.fetch_materializations(MERGED, limit=1).records
