@@ -5,12 +5,14 @@ GGUF models), on 127.0.0.1 only, with the exact prompt training used, at concurr
         [--variant "old=" --variant "new=-t 2 -tb 2 -ub 128" --rounds 3]
 
 The GGUF is exported by llama.cpp into ``<MERGED_MODEL_DIR>.gguf/`` (reused when there). For each concurrency a
-fresh server is started with that many slots, warmed up (not counted), sent at most ``--requests`` requests built
-from the sample's test articles (stopping early at ``--time-limit-s``), and stopped by its pid. Prints one JSON line
-per concurrency with the product's latency summary (``titlegen_assets/latency.py``) against the spec
-(LatencyConfig: p50 ≤ 500 ms, p95 ≤ 1 s). ``--variant NAME=ARGS`` (repeatable) adds llama-server arguments; the
-variants are measured side by side, alternating for ``--rounds`` rounds so that a change in the machine's load falls
-on all of them, and each line carries the load average. Results go in RESULTS.md.
+fresh server is started with that many slots, warmed up (not counted), and sent at most ``--requests`` requests, one
+per distinct test article of the sample (a repeated article is answered from llama-server's prompt cache, which no
+user's new article is; the first line says how many were available), stopping early at ``--time-limit-s``; then it
+is stopped by its pid. Prints one JSON line per concurrency with the product's latency summary
+(``titlegen_assets/serving/latency.py``: client wall time, prompt tokens, prompt evaluation and decoding apart)
+against the spec (LatencyConfig: p50 ≤ 500 ms, p95 ≤ 1 s). ``--variant NAME=ARGS`` (repeatable) adds llama-server
+arguments; the variants are measured side by side, alternating for ``--rounds`` rounds so that a change in the
+machine's load falls on all of them, and each line carries the load average. Results go in RESULTS.md.
 """
 
 import argparse
@@ -19,7 +21,6 @@ import os
 import shlex
 import time
 from concurrent.futures import ThreadPoolExecutor
-from itertools import cycle, islice
 from pathlib import Path
 
 from sample_split import sample_test_rows
@@ -31,10 +32,10 @@ from titlegen_assets.export import gguf_export
 from titlegen_assets.serving import latency
 
 
-def run(gguf: Path, prompts: list[str], concurrency: int, warmup: int, time_limit_s: float, n_predict: int,
+def run(gguf: Path, warm: list[str], prompts: list[str], concurrency: int, time_limit_s: float, n_predict: int,
         threads: int | None, extra_args: tuple[str, ...] = ()) -> dict:
     with LlamaServer(gguf, parallel=concurrency, threads=threads, extra_args=extra_args) as server:
-        for prompt in prompts[:warmup]:
+        for prompt in warm:
             server.timed_completion(prompt, n_predict)
         deadline = time.monotonic() + time_limit_s
 
@@ -49,7 +50,6 @@ def run(gguf: Path, prompts: list[str], concurrency: int, warmup: int, time_limi
     summary = latency.summarize(samples, spec.p50_max_ms, spec.p95_max_ms)
     summary.update(concurrency=concurrency, run_wall_s=round(wall_s, 1),
                    aggregate_tokens_per_second=round(summary["eval_tokens"] / wall_s, 1),
-                   mean_prompt_tokens=round(sum(s["prompt_eval_count"] for s in samples) / len(samples), 1),
                    mean_generated_tokens=round(summary["eval_tokens"] / len(samples), 1),
                    stopped_at_end_of_turn=sum(s["stop_type"] == "eos" for s in samples) / len(samples),
                    example=samples[0]["response"])
@@ -75,14 +75,17 @@ def main() -> None:
     variants = variants or [("product", PREFIX_CACHE_ARGS)]
     tokenizer = AutoTokenizer.from_pretrained(args.model_dir)
     contents = [row["content"] for row in sample_test_rows(args.content_max_chars)]
-    prompts = [training_prompt(tokenizer, content) for content in islice(cycle(contents), args.requests)]
+    warm, measured = latency.distinct_articles(contents, args.requests, args.warmup)
+    warm, prompts = ([training_prompt(tokenizer, content) for content in part] for part in (warm, measured))
+    print(json.dumps({"requests_asked": args.requests, "requests": len(prompts), "warmup": len(warm),
+                      "articles_available": len(set(contents)), "each_article_sent_once": True}), flush=True)
     made = gguf_export.exported_files(args.model_dir, Path(f"{args.model_dir}.gguf"), [args.quantization.upper()])
     gguf = Path(made["files"][args.quantization.upper()]["path"])
     for round_ in range(1, args.rounds + 1):
         for concurrency in args.concurrency:
             for name, extra in variants:
                 load = os.getloadavg()
-                summary = run(gguf, prompts, concurrency, args.warmup, args.time_limit_s, args.n_predict, args.threads,
+                summary = run(gguf, warm, prompts, concurrency, args.time_limit_s, args.n_predict, args.threads,
                               extra)
                 print(json.dumps({"variant": name, "server_args": " ".join(extra), "round": round_, "gguf": gguf.name,
                                   "cpus": os.cpu_count(), "threads": args.threads or "default",

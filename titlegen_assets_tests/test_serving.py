@@ -18,11 +18,18 @@ from titlegen_assets_tests.support import demo_config, materialize, write_gguf
 
 def test_latency_summary_percentiles_and_spec_verdict():
     samples = [{"wall_ms": float(ms), "ttft_ms": ms / 2, "total_duration": ms * 1e6, "load_duration": 0,
-                "prompt_eval_duration": 0, "eval_duration": 1e9, "eval_count": 10} for ms in range(1, 101)]
+                "prompt_eval_duration": 0, "prompt_eval_count": 50, "eval_duration": 1e9, "eval_count": 10} for ms in range(1, 101)]
     summary = latency.summarize(samples, p50_max_ms=500, p95_max_ms=1000)
     assert summary["wall_ms"]["p50"] == pytest.approx(50.5) and summary["wall_ms"]["p95"] == pytest.approx(95.05)
     assert summary["tokens_per_second"] == 10.0 and summary["passed"]
     assert not latency.summarize(samples, p50_max_ms=40, p95_max_ms=1000)["passed"]
+
+
+def test_latency_sends_each_article_once_and_keeps_warm_ups_out_of_the_measured_ones():
+    articles = ["a", "b", "a", "c", "d"]  # a test split may hold an article twice
+    assert latency.distinct_articles(articles, requests=10, warmup=1) == (["a"], ["b", "c", "d"])
+    assert latency.distinct_articles(articles, requests=2, warmup=2) == (["a", "b"], ["c", "d"])
+    assert latency.distinct_articles(["a"], requests=5, warmup=3) == ([], ["a"])  # one article: measured, not warm
 
 
 def test_whole_graph_serves_through_the_official_client_and_reports_latency(artifact_root, monkeypatch):
@@ -55,7 +62,11 @@ def test_whole_graph_serves_through_the_official_client_and_reports_latency(arti
     assert [file_sha256(p) for p in Path(published["path"]).glob("*.gguf")] == [certified["BF16"]]
     report = result.output_for_node("latency_report")
     saved = json.loads(Path(report["path"]).read_text())
-    assert saved["summary"]["requests"] == 20 and len(saved["samples"]) == 20
+    summary = saved["summary"]  # the smoke config asks 20 requests + 1 warm-up of a test split with fewer articles
+    assert summary["requests"] == summary["articles_available"] - 1 == len(saved["samples"]) < 20
+    latency_prompts = server.rendered[-(summary["warmup"] + summary["requests"]):]
+    assert len(set(latency_prompts)) == len(latency_prompts), "an article was sent twice: a prompt-cache answer"
+    assert summary["prompt_tokens"]["p50"] > 0 and summary["server_prompt_eval_ms"]["p50"] > 0
     assert all(s["total_duration"] > 0 and s["eval_count"] > 0 for s in saved["samples"])
     spec = next(e for e in result.get_asset_check_evaluations() if e.check_name == "latency_spec")
     meta = spec.metadata  # the double answers from llama-server: its speed is the machine's, not a test's verdict

@@ -2,7 +2,6 @@
 its served check (the gate's test, scored through Ollama itself) and latency_report."""
 
 import json
-from itertools import cycle, islice
 from pathlib import Path
 from typing import Optional
 
@@ -57,9 +56,11 @@ class OllamaModelConfig(dg.Config):
 class LatencyConfig(dg.Config):
     """The latency measurement against the spec (``serving.latency.SPEC_P50_MS`` / ``SPEC_P95_MS``)."""
 
-    requests: int = Field(default=100, gt=0, description="Measured requests, built from test-split articles.")
+    requests: int = Field(default=100, gt=0, description="Measured requests, one per distinct test-split article "
+                          "(fewer when the split has fewer; the report says how many were available).")
     concurrency: int = Field(default=2, gt=0, description="Requests in flight at once (match OLLAMA_NUM_PARALLEL).")
-    warmup: int = Field(default=3, ge=0, description="Requests sent first and not counted (model load).")
+    warmup: int = Field(default=3, ge=0, description="Requests sent first and not counted (model load), with "
+                        "articles of their own that are not measured.")
     p50_max_ms: float = Field(default=latency.SPEC_P50_MS, gt=0, description="Spec: median client latency, milliseconds.")
     p95_max_ms: float = Field(default=latency.SPEC_P95_MS, gt=0,
                               description="Spec: 95th percentile client latency, milliseconds.")
@@ -225,16 +226,18 @@ def latency_report(
     client = ollama.client()
     require_served_as_certified(client, ollama_model, "latency_report")
     contents = [row["content"] for row in own_test_articles(context, artifacts, ollama_model, "latency_report")]
-    prompts = list(islice(cycle(contents), config.requests))
-    context.log.info(f"latency_report: {config.warmup} warm-up + {len(prompts)} requests to {ollama_model['name']} "
-                     f"at concurrency {config.concurrency}")
+    warm, prompts = latency.distinct_articles(contents, config.requests, config.warmup)
+    context.log.info(f"latency_report: {len(warm)} warm-up + {len(prompts)} requests (of {config.requests} asked; "
+                     f"{len(set(contents))} distinct test articles) to {ollama_model['name']} at concurrency "
+                     f"{config.concurrency}, each article sent once")
     try:
         samples = ollama_client.measure(client, ollama_model["name"], prompts, config.concurrency,
-                                        ollama_model["keep_alive"], config.warmup)
+                                        ollama_model["keep_alive"], warm)
     except Exception as error:
         raise ollama_client.explain(error, host, version, ollama_model["name"]) from error
     summary = latency.summarize(samples, config.p50_max_ms, config.p95_max_ms)
-    summary.update(model=ollama_model["name"], server_version=version, concurrency=config.concurrency)
+    summary.update(model=ollama_model["name"], server_version=version, concurrency=config.concurrency,
+                   requests_asked=config.requests, warmup=len(warm), articles_available=len(set(contents)))
     report_version = fingerprint(ollama_model["digest"], config.model_dump(), summary)
     report = atomic_write_text(artifacts.path("reports", "latency") / f"{report_version}.json",
                                json.dumps({"summary": summary, "samples": samples}, ensure_ascii=False, indent=2))
@@ -247,7 +250,10 @@ def latency_report(
         metadata={
             "p50_ms": wall["p50"], "p95_ms": wall["p95"], "p99_ms": wall["p99"], "ttft_p50_ms": ttft["p50"],
             "server_total_p50_ms": summary["server_total_ms"]["p50"], "tokens_per_second": summary["tokens_per_second"],
-            "requests": summary["requests"], "concurrency": config.concurrency, "passed_spec": summary["passed"],
+            "prompt_eval_p50_ms": summary["server_prompt_eval_ms"]["p50"],
+            "decode_p50_ms": summary["server_eval_ms"]["p50"], "prompt_tokens_p50": summary["prompt_tokens"]["p50"],
+            "requests": summary["requests"], "requests_asked": config.requests,
+            "articles_available": summary["articles_available"], "concurrency": config.concurrency, "passed_spec": summary["passed"],
             "histogram": dg.MetadataValue.md(markdown_image(picture, "latency histogram")),
             "report": dg.MetadataValue.path(str(report)),
         },

@@ -117,9 +117,10 @@ def timed_request(client, name: str, content: str, keep_alive: str) -> dict:
     }
 
 
-def measure(client, name: str, contents: list[str], concurrency: int, keep_alive: str, warmup: int) -> list[dict]:
-    """Warm up (not counted), then send the requests with ``concurrency`` in flight at once."""
-    for content in contents[:warmup]:
+def measure(client, name: str, contents: list[str], concurrency: int, keep_alive: str,
+            warmup: list[str]) -> list[dict]:
+    """Warm up with ``warmup`` (not counted), then send ``contents`` with ``concurrency`` in flight at once."""
+    for content in warmup:
         timed_request(client, name, content, keep_alive)
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
         return list(pool.map(lambda content: timed_request(client, name, content, keep_alive), contents))
