@@ -15,7 +15,7 @@ from titlegen_assets.data.parallel import available_cpus
 from titlegen_assets.data.sources import HUB_DATASET, MAX_ROW_MB, read_source
 from titlegen_assets.data.splitting import SPLITS, SplitsUnreadable, leaked_rows, load_splits, save_splits, split_rows
 from titlegen_assets.data import watch
-from titlegen_assets.defs.automation import OBSERVE_SCHEDULE, ON_NEW_INPUTS
+from titlegen_assets.defs.conditions import OBSERVE_SCHEDULE, ON_NEW_INPUTS
 from titlegen_assets.defs.guard import evaluated
 from titlegen_assets.defs.resources import ArtifactStore, HuggingFaceHub
 from titlegen_assets.ui.plots import histograms_png, markdown_image

@@ -9,7 +9,7 @@ from typing import Optional
 import dagster as dg
 from pydantic import Field
 
-from titlegen_assets.defs.automation import ON_NEW_INPUTS
+from titlegen_assets.defs.conditions import ON_NEW_INPUTS
 from titlegen_assets.defs.evaluation_checks import (GATES, GGUF_CERTIFIED, ROUGE_L, certified_ggufs, passed_gate,
                                                     require_same_champion)
 from titlegen_assets.defs.guard import latest_if_version

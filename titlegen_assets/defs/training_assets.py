@@ -8,7 +8,7 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field, field_validator
 
-from titlegen_assets.defs.automation import ON_NEW_INPUTS
+from titlegen_assets.defs.conditions import ON_NEW_INPUTS
 from titlegen_assets.defs.guard import require_passed_checks
 from titlegen_assets.defs.lineage import RUN_THE_DATA_CHECKS, SPLITS, own_test_articles
 from titlegen_assets.defs.resources import ArtifactStore
