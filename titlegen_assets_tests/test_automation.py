@@ -3,18 +3,17 @@ Dagster's own ``evaluate_automation_conditions`` on a real (on-disk) instance, t
 
 import datetime
 import hashlib
-from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
 import dagster as dg
 import pytest
-import requests
 
 from titlegen_assets.data.sources import SourceError
 from titlegen_assets.definitions import defs
+from titlegen_assets.defs.resources import HuggingFaceHub
 from titlegen_assets.defs.data_assets import cleaned_splits_checks, raw_dataset, watched_source
 from titlegen_assets.defs.evaluation_checks import eval_gate
-from titlegen_assets_tests.doubles.hub_double import API_DOUBLE, HubDouble, hf_api_double
+from titlegen_assets_tests.doubles.hub_double import API_DOUBLE, HubDouble, dataset_at, hf_api_double
 
 EIGHT = ("watched_source", "raw_dataset", "cleaned_splits", "lora_adapter", "merged_hf_model", "hf_repo",
          "ollama_model", "latency_report")
@@ -23,7 +22,7 @@ TAIPEI = ZoneInfo("Asia/Taipei")
 
 @pytest.fixture
 def hub(monkeypatch):
-    """The Hub's dataset_info as the observation calls it (hub_double: huggingface_hub 2.4.0's HfApi, autospecced)."""
+    """The Hub client double (huggingface_hub 2.4.0's HfApi, autospecced); tests set its datasets' commit."""
     monkeypatch.delenv("TITLEGEN_WATCH_FILE", raising=False)
     monkeypatch.delenv("TITLEGEN_WATCH_DATASET", raising=False)
     API_DOUBLE["api"] = api = hf_api_double("titlegen-test/unused")
@@ -42,10 +41,11 @@ class Automation:
         self.cursor = result.cursor
         return {name for name in EIGHT if result.get_num_requested(dg.AssetKey(name))}
 
-    def observe(self) -> dg.AssetObservation:
-        """watched_source's observation, run by Dagster as the automation sensor's observation run does."""
+    def observe(self, hub: HuggingFaceHub | None = None) -> dg.AssetObservation:
+        """watched_source's observation, run by Dagster as the automation sensor's observation run does (with the
+        Hub client double unless ``hub`` is given)."""
         job = defs.resolve_implicit_global_asset_job_def().get_subset(asset_selection={watched_source.key})
-        result = job.execute_in_process(instance=self.instance, resources={"hub": HubDouble()})
+        result = job.execute_in_process(instance=self.instance, resources={"hub": hub or HubDouble()})
         return result.asset_observations_for_node("watched_source")[0]
 
     def report(self, *events) -> None:
@@ -68,14 +68,14 @@ def _checks(checks_def: dg.AssetChecksDefinition, passed: bool, failing: str | N
 
 def test_a_new_hub_commit_starts_the_data_stage_and_the_same_commit_again_starts_nothing(automation, hub):
     assert automation.tick() == set()  # turning automation on starts nothing by itself
-    hub.dataset_info.return_value = SimpleNamespace(sha="a" * 40)
+    dataset_at(hub, "a" * 40)
     assert automation.observe().data_version == "a" * 40
     hub.dataset_info.assert_called_with("AWeirdDev/zh-tw-pts-articles-sm", revision="main")
     # training waits for cleaned_splits' blocking checks: they have not run on the new splits yet
     assert automation.tick() == {"raw_dataset", "cleaned_splits"}
     automation.observe()
     assert automation.tick() == set()
-    hub.dataset_info.return_value = SimpleNamespace(sha="b" * 40)
+    dataset_at(hub, "b" * 40)
     automation.observe()
     assert automation.tick() == {"raw_dataset", "cleaned_splits"}
 
@@ -88,19 +88,23 @@ def test_watched_source_is_observed_once_per_hour(automation, hub):
     assert automation.tick(start + datetime.timedelta(minutes=65)) == set()
 
 
-def test_an_unreachable_hub_is_a_logged_reason_to_wait_not_a_failure_or_a_retraining(automation, hub):
-    hub.dataset_info.return_value = SimpleNamespace(sha="a" * 40)
+def test_an_unreachable_hub_is_a_logged_reason_to_wait_not_a_failure_or_a_retraining(automation, hub, monkeypatch):
+    """The real HfApi against a closed loopback port, as a Hub down or a broken proxy answers."""
+    from huggingface_hub import constants
+
+    dataset_at(hub, "a" * 40)
     automation.observe()
     automation.tick()
-    hub.dataset_info.side_effect = requests.ConnectionError("no route to host")
-    observation = automation.observe()  # execute_in_process raises if the observation step failed
-    assert observation.data_version == "a" * 40
-    assert "ConnectionError: no route to host" in observation.metadata["unreadable"].value
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)  # read once at import; the tests set it for safety
+    monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")  # HF_ENDPOINT, as huggingface_hub read it
+    observation = automation.observe(HuggingFaceHub())  # execute_in_process raises if the observation step failed
+    assert observation.data_version == "a" * 40  # the last version seen: nothing changed as far as anyone knows
+    assert "cannot read AWeirdDev/zh-tw-pts-articles-sm (ConnectError" in observation.metadata["unreadable"].value
     assert automation.tick() == set()
 
 
 def test_a_failed_blocking_data_check_on_cleaned_splits_holds_training_until_the_checks_pass(automation, hub):
-    hub.dataset_info.return_value = SimpleNamespace(sha="a" * 40)
+    dataset_at(hub, "a" * 40)
     automation.observe()
     automation.tick()
     automation.report(dg.AssetMaterialization("raw_dataset"), dg.AssetMaterialization("cleaned_splits"),
@@ -111,7 +115,7 @@ def test_a_failed_blocking_data_check_on_cleaned_splits_holds_training_until_the
 
 
 def test_a_failed_eval_gate_launches_no_publish_or_serve_run(automation, hub):
-    hub.dataset_info.return_value = SimpleNamespace(sha="a" * 40)
+    dataset_at(hub, "a" * 40)
     automation.observe()
     automation.tick()
     automation.report(dg.AssetMaterialization("raw_dataset"), dg.AssetMaterialization("cleaned_splits"),
@@ -155,9 +159,9 @@ def test_raw_dataset_loads_the_watched_file_at_the_observed_hash_and_refuses_new
 
 def test_raw_dataset_asks_the_hub_for_the_observed_commit_not_main(automation, artifact_root, hub):
     """No Hub here: the load fails, and its message names the revision raw_dataset asked for."""
-    hub.dataset_info.return_value = SimpleNamespace(sha="a" * 40)
+    dataset_at(hub, "a" * 40)
     automation.observe()
-    hub.dataset_info.return_value = SimpleNamespace(sha="b" * 40)  # the branch moved after the observation
+    dataset_at(hub, "b" * 40)  # the branch moved after the observation
     with pytest.raises(SourceError, match="AWeirdDev/zh-tw-pts-articles-sm@" + "a" * 40):
         _materialize_raw_dataset(automation)
 

@@ -12,7 +12,7 @@ from pydantic import Field, model_validator
 
 from titlegen_assets.data.cleaning import CleaningReport, CleaningRules, clean_rows
 from titlegen_assets.data.parallel import available_cpus
-from titlegen_assets.data.sources import HUB_DATASET, MAX_ROW_MB, read_source
+from titlegen_assets.data.sources import HUB_DATASET, MAX_ROW_MB, RawSource, read_source
 from titlegen_assets.data.splitting import SPLITS, SplitsUnreadable, leaked_rows, load_splits, save_splits, split_rows
 from titlegen_assets.data import watch
 from titlegen_assets.defs.conditions import OBSERVE_SCHEDULE, ON_NEW_INPUTS
@@ -127,7 +127,8 @@ def watched_source(context: dg.AssetExecutionContext, hub: HuggingFaceHub) -> dg
     try:
         version = watch.current_version(source, hub.dataset_commit)
     except Exception as error:  # the Hub client raises per its HTTP stack (httpx2, httpx or requests), files OSError
-        reason = f"cannot read {source.location} ({type(error).__name__}: {str(error)[:300]}); will try again at the next observation"
+        reason = (f"cannot read {source.location} ({type(error).__name__}: {str(error)[:300]}); "
+                  "will try again at the next observation")
         context.log.warning(f"watched_source: {reason}")
         previous = latest_observed_version(context.instance)
         return dg.ObserveResult(data_version=dg.DataVersion(previous) if previous else None,
@@ -136,9 +137,10 @@ def watched_source(context: dg.AssetExecutionContext, hub: HuggingFaceHub) -> dg
     return dg.ObserveResult(data_version=dg.DataVersion(version), metadata=where)
 
 
-def _read_watched(context: dg.AssetExecutionContext, config: RawDatasetConfig, hub: HuggingFaceHub):
-    """The watched source at the version watched_source last observed: the run loads exactly what started it, and
-    that version is the input version Dagster records for this materialization."""
+def _read_watched(context: dg.AssetExecutionContext, config: RawDatasetConfig, hub: HuggingFaceHub) -> RawSource:
+    """The watched source at the version watched_source last observed, read from Dagster's event log: a run that
+    automation started on a new commit loads that commit, even if the branch moved since (as the retraining
+    sensor's pinned run config used to)."""
     source = watch.watched_source()
     observed = latest_observed_version(context.instance)
     if observed is None:
@@ -148,8 +150,9 @@ def _read_watched(context: dg.AssetExecutionContext, config: RawDatasetConfig, h
     if source.kind == "hub":
         return read_source("hub", source.location, observed, config.hf_split, None, config.input_column,
                            config.target_column, hub.dataset_commit, config.max_row_mb)
-    read = read_source("file", "", "", "", source.location, config.input_column, config.target_column,
-                       hub.dataset_commit, config.max_row_mb)
+    read = read_source("file", hf_dataset="", hf_revision="", hf_split="", path=source.location,
+                       input_column=config.input_column, target_column=config.target_column,
+                       resolve_commit=hub.dataset_commit, max_row_mb=config.max_row_mb)
     if read.revision != observed:  # a file cannot be read at an older content: refuse rather than mislabel lineage
         raise dg.Failure(f"raw_dataset: {source.location} changed since watched_source observed it ({observed}; now "
                          f"{read.revision}); the next observation records the new content and starts a run on it")
