@@ -18,6 +18,8 @@ from titlegen_assets_tests.doubles.hub_double import API_DOUBLE, HubDouble, data
 EIGHT = ("watched_source", "raw_dataset", "cleaned_splits", "lora_adapter", "merged_hf_model", "hf_repo",
          "ollama_model", "latency_report")
 TAIPEI = ZoneInfo("Asia/Taipei")
+#: What evaluates the conditions in a deployment: Dagster's own sensor, added for the assets that carry a condition.
+SENSOR = defs.resolve_sensor_def("default_automation_condition_sensor")
 
 
 @pytest.fixture
@@ -30,14 +32,15 @@ def hub(monkeypatch):
 
 
 class Automation:
-    """One instance and the automation sensor's cursor: each ``tick`` evaluates every condition as the sensor would."""
+    """One instance and the automation sensor's cursor: each ``tick`` evaluates the conditions of what the sensor
+    targets, as its tick does."""
 
     def __init__(self, instance: dg.DagsterInstance):
         self.instance, self.cursor = instance, None
 
     def tick(self, at: datetime.datetime | None = None) -> set[str]:
         result = dg.evaluate_automation_conditions(defs=defs, instance=self.instance, cursor=self.cursor,
-                                                   evaluation_time=at)
+                                                   asset_selection=SENSOR.asset_selection, evaluation_time=at)
         self.cursor = result.cursor
         return {name for name in EIGHT if result.get_num_requested(dg.AssetKey(name))}
 
@@ -172,18 +175,18 @@ def test_raw_dataset_following_an_unobserved_source_says_how_to_observe_it(autom
 
 
 def test_nothing_trains_by_surprise_the_automation_sensor_and_the_schedule_start_stopped():
-    sensor = defs.resolve_sensor_def("retraining_automation")
-    assert isinstance(sensor, dg.AutomationConditionSensorDefinition)
-    assert sensor.default_status == dg.DefaultSensorStatus.STOPPED
+    assert isinstance(SENSOR, dg.AutomationConditionSensorDefinition)
+    assert SENSOR.default_status == dg.DefaultSensorStatus.STOPPED
     assert defs.resolve_schedule_def("weekly_retraining").default_status == dg.DefaultScheduleStatus.STOPPED
 
 
-def test_the_weekly_schedules_job_observes_the_source_then_loads_what_it_observed(
-        automation, artifact_root, monkeypatch, tmp_path):
+@pytest.mark.parametrize("job_name", ["data_job", "full_pipeline_job"])
+def test_a_job_from_the_data_observes_the_source_then_loads_what_it_observed(
+        job_name, automation, artifact_root, monkeypatch, tmp_path):
     data = tmp_path / "news.jsonl"
     data.write_text('{"content": "第一篇文章的內容", "title": "第一則新聞標題"}\n', encoding="utf-8")
     monkeypatch.setenv("TITLEGEN_WATCH_FILE", str(data))
-    job = defs.resolve_job_def(defs.resolve_schedule_def("weekly_retraining").job_name)
+    job = defs.resolve_job_def(job_name)
     result = job.execute_in_process(instance=automation.instance,
                                     asset_selection=[watched_source.key, raw_dataset.key])
     observed = result.asset_observations_for_node("watched_source")[0].data_version

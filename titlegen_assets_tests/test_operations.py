@@ -21,8 +21,8 @@ def _assets(job_name: str) -> set[str]:
     return {key.to_user_string() for key in job.asset_layer.executable_asset_keys}
 
 
-def test_jobs_cover_their_stages_and_the_full_pipeline_observes_the_source_then_covers_all_seven_assets_and_checks():
-    assert _assets("data_job") == {"raw_dataset", "cleaned_splits"}
+def test_jobs_cover_their_stages_the_data_and_full_jobs_observe_the_source_and_the_full_pipeline_covers_all():
+    assert _assets("data_job") == {"watched_source", "raw_dataset", "cleaned_splits"}
     assert _assets("training_job") == {"lora_adapter", "merged_hf_model"}
     assert _assets("publish_and_serve_job") == {"hf_repo", "ollama_model", "latency_report"}
     assert _assets("full_pipeline_job") == SEVEN | {"watched_source"}

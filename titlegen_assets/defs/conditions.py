@@ -1,5 +1,6 @@
-"""When each asset runs under declarative automation; the retraining_automation sensor (automation.py) evaluates
-these conditions once it is turned on, and the UI's Automation pages show which part held on each tick."""
+"""When each asset runs under declarative automation. Dagster's default_automation_condition_sensor evaluates these
+conditions once it is turned on (it starts stopped), and the UI's Automation pages show which part held on each
+tick."""
 
 import dagster as dg
 

@@ -145,7 +145,7 @@ def _read_watched(context: dg.AssetExecutionContext, config: RawDatasetConfig, h
     observed = latest_observed_version(context.instance)
     if observed is None:
         raise dg.Failure(f"raw_dataset: watched_source has no observed version of {source.location} yet: observe it "
-                         "(UI: watched_source → Observe, or turn on the retraining_automation sensor), or set "
+                         "(run data_job, or turn on default_automation_condition_sensor under Automation), or set "
                          "raw_dataset's source to hub, file or sample")
     if source.kind == "hub":
         return read_source("hub", source.location, observed, config.hf_split, None, config.input_column,
