@@ -1,4 +1,4 @@
-"""Jobs, the retraining schedule and sensor, and the GPU-aware Docker run launcher."""
+"""Jobs, the retraining schedule, the Hub resource's address and token, and the GPU-aware Docker run launcher."""
 
 import json
 import sys
@@ -6,15 +6,12 @@ from types import SimpleNamespace
 
 import dagster as dg
 import pytest
-import requests
 from dagster._core.code_pointer import ModuleCodePointer
 from dagster._core.launcher import LaunchRunContext
 from dagster._core.origin import JobPythonOrigin, RepositoryPythonOrigin
 
 from titlegen_assets.definitions import defs
-from titlegen_assets.defs.automation import data_change_sensor
 from titlegen_assets.deploy.docker_launcher import GpuAwareDockerRunLauncher
-from titlegen_assets_tests.doubles.hub_double import API_DOUBLE, HubDouble, hf_api_double
 
 SEVEN = {"raw_dataset", "cleaned_splits", "lora_adapter", "merged_hf_model", "hf_repo", "ollama_model", "latency_report"}
 
@@ -24,11 +21,11 @@ def _assets(job_name: str) -> set[str]:
     return {key.to_user_string() for key in job.asset_layer.executable_asset_keys}
 
 
-def test_jobs_cover_their_stages_and_the_full_pipeline_covers_all_seven_assets_and_checks():
-    assert _assets("data_job") == {"raw_dataset", "cleaned_splits"}
+def test_jobs_cover_their_stages_the_data_and_full_jobs_observe_the_source_and_the_full_pipeline_covers_all():
+    assert _assets("data_job") == {"watched_source", "raw_dataset", "cleaned_splits"}
     assert _assets("training_job") == {"lora_adapter", "merged_hf_model"}
     assert _assets("publish_and_serve_job") == {"hf_repo", "ollama_model", "latency_report"}
-    assert _assets("full_pipeline_job") == SEVEN
+    assert _assets("full_pipeline_job") == SEVEN | {"watched_source"}
     checks = {key.name for key in defs.resolve_job_def("full_pipeline_job").asset_layer.asset_graph.asset_check_keys}
     assert {"rouge_l", "bleu_1", "title_only_rate", "no_leakage_between_splits", "latency_spec"} <= checks
 
@@ -37,28 +34,6 @@ def test_retraining_schedule_is_weekly_and_stopped_by_default():
     schedule = defs.resolve_schedule_def("weekly_retraining")
     assert schedule.job_name == "full_pipeline_job" and schedule.cron_schedule == "0 3 * * 1"
     assert schedule.default_status == dg.DefaultScheduleStatus.STOPPED
-    assert defs.resolve_sensor_def("data_change_sensor").default_status == dg.DefaultSensorStatus.STOPPED
-
-
-def test_sensor_launches_once_per_new_hub_commit_with_the_revision_pinned(monkeypatch):
-    monkeypatch.delenv("TITLEGEN_WATCH_FILE", raising=False)
-    API_DOUBLE["api"] = api = hf_api_double("titlegen-test/unused")
-    api.dataset_info.return_value = SimpleNamespace(sha="a" * 40)
-    context = dg.build_sensor_context(cursor=None, resources={"hub": HubDouble()})
-    request = data_change_sensor(context)
-    assert isinstance(request, dg.RunRequest) and request.run_key == "hub-" + "a" * 40
-    assert request.run_config["ops"]["raw_dataset"]["config"]["hf_revision"] == "a" * 40
-    api.dataset_info.assert_called_with("AWeirdDev/zh-tw-pts-articles-sm")
-    again = data_change_sensor(dg.build_sensor_context(cursor=context.cursor, resources={"hub": HubDouble()}))
-    assert isinstance(again, dg.SkipReason) and "unchanged" in again.skip_message
-
-
-def test_sensor_skips_with_the_errors_message_when_the_hub_is_unreachable(monkeypatch):
-    monkeypatch.delenv("TITLEGEN_WATCH_FILE", raising=False)
-    API_DOUBLE["api"] = api = hf_api_double("titlegen-test/unused")
-    api.dataset_info.side_effect = requests.ConnectionError("no route to host")
-    result = data_change_sensor(dg.build_sensor_context(resources={"hub": HubDouble()}))
-    assert isinstance(result, dg.SkipReason) and "ConnectionError: no route to host" in result.skip_message
 
 
 def test_the_hub_unreachable_names_the_endpoint_tried_and_keeps_the_cause(monkeypatch, tmp_path):
@@ -129,18 +104,6 @@ def test_the_hub_address_is_the_deployments_hf_endpoint(recording_hub, monkeypat
     monkeypatch.setenv("HF_TOKEN", "hf_deploymentSECRET")
     assert HuggingFaceHub().dataset_commit("o/d", "main") == "b" * 40
     assert requests_seen == [("/api/datasets/o/d/revision/main", "Bearer hf_deploymentSECRET")]
-
-
-def test_sensor_watches_a_local_file_by_content_hash(monkeypatch, tmp_path):
-    data = tmp_path / "news.jsonl"
-    data.write_text('{"content": "甲", "title": "乙"}\n')
-    monkeypatch.setenv("TITLEGEN_WATCH_FILE", str(data))
-    first = data_change_sensor(dg.build_sensor_context(resources={"hub": HubDouble()}))
-    assert first.run_config["ops"]["raw_dataset"]["config"] == {"source": "file", "path": str(data)}
-    data.write_text('{"content": "丙", "title": "丁"}\n')
-    second = data_change_sensor(dg.build_sensor_context(cursor=first.run_key.split("-", 1)[1],
-                                                        resources={"hub": HubDouble()}))
-    assert isinstance(second, dg.RunRequest) and second.run_key != first.run_key
 
 
 class FakeDockerClient:

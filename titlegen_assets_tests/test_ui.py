@@ -10,7 +10,9 @@ import time
 import pytest
 import requests
 
-SEVEN = {"raw_dataset", "cleaned_splits", "lora_adapter", "merged_hf_model", "hf_repo", "ollama_model", "latency_report"}
+#: The seven assets and the observable source retraining watches.
+ASSETS = {"watched_source", "raw_dataset", "cleaned_splits", "lora_adapter", "merged_hf_model", "hf_repo", "ollama_model",
+          "latency_report"}
 QUERY = """{ assetNodes { assetKey { path } assetChecksOrError { ... on AssetChecks { checks { name } } } } }"""
 
 
@@ -51,7 +53,7 @@ def dagster_dev(tmp_path):
             process.wait()
 
 
-def test_dagster_dev_serves_the_seven_assets_and_their_checks(dagster_dev):
+def test_dagster_dev_serves_the_watched_source_the_seven_assets_and_their_checks(dagster_dev):
     deadline = time.monotonic() + 60
     while True:  # the code location loads a moment after the webserver answers
         nodes = requests.post(f"{dagster_dev}/graphql", json={"query": QUERY}, timeout=30).json()["data"]["assetNodes"]
@@ -59,7 +61,7 @@ def test_dagster_dev_serves_the_seven_assets_and_their_checks(dagster_dev):
             break
         time.sleep(1)
     assets = {"/".join(node["assetKey"]["path"]) for node in nodes}
-    assert assets == SEVEN
+    assert assets == ASSETS
     checks = {check["name"] for node in nodes for check in node["assetChecksOrError"].get("checks", [])}
     assert {"rouge_l", "bleu_1", "title_only_rate", "length_compliance", "splits_not_empty",
             "no_leakage_between_splits", "latency_spec"} <= checks

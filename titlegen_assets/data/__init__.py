@@ -1,2 +1,2 @@
 """Data stage (raw_dataset, cleaned_splits): sources, cleaning rules, near-duplicates, the seeded split, and what
-the retraining sensor watches. Plain Python; no Dagster import."""
+retraining watches. Plain Python; no Dagster import."""

@@ -1,22 +1,36 @@
-"""Jobs, the weekly retraining schedule and the data-change sensor. Schedule and sensor start stopped, so nobody
-trains by surprise: turn them on in the UI (Automation) or with `dagster schedule start` / `dagster sensor start`."""
+"""What starts work: the stage jobs and the weekly retraining schedule. The automation conditions (conditions.py)
+are evaluated by Dagster's own ``default_automation_condition_sensor``, which Dagster adds to every code location
+holding assets with a condition, targeting exactly those (so it also works where the Docker stack splits the assets
+over two code locations).
+
+Nothing trains by surprise: the schedule and that sensor start stopped (``AutomationConditionSensorDefinition``'s
+default); turn them on in the UI (Automation) or with `dagster schedule start weekly_retraining` /
+`dagster sensor start default_automation_condition_sensor`. The UI's Automation tab and each asset's Automation page
+show, tick by tick, which condition held and why an asset was or was not requested.
+"""
 
 import os
 
 import dagster as dg
 
-from titlegen_assets.data import watch
-from titlegen_assets.defs.resources import HuggingFaceHub
+from titlegen_assets.defs.data_assets import watched_source
 from titlegen_assets.deploy.gpu import GPU_TAG
 
-data_job = dg.define_asset_job("data_job", selection=dg.AssetSelection.groups("data"),
-                               description="raw_dataset and cleaned_splits with their data checks.")
+#: The observation of the source raw_dataset follows, run first in the jobs that start from the data: a source asset
+#: is selected by its key (AssetSelection.all() and .groups() leave sources out; their include_sources parameter is
+#: beta at Dagster 1.13).
+OBSERVATION = dg.AssetSelection.assets(watched_source.key)
+
+data_job = dg.define_asset_job(
+    "data_job", selection=dg.AssetSelection.groups("data") | OBSERVATION,
+    description="Observes watched_source, then raw_dataset and cleaned_splits with their data checks.")
 training_job = dg.define_asset_job("training_job", selection=dg.AssetSelection.tag(GPU_TAG, "true"),
                                    description="The GPU assets: lora_adapter and merged_hf_model with the eval gate.")
 publish_and_serve_job = dg.define_asset_job("publish_and_serve_job", selection=dg.AssetSelection.groups("publish", "serve"),
                                             description="hf_repo, ollama_model and latency_report.")
-full_pipeline_job = dg.define_asset_job("full_pipeline_job", selection=dg.AssetSelection.all(),
-                                        description="All seven assets and their checks.")
+full_pipeline_job = dg.define_asset_job(
+    "full_pipeline_job", selection=dg.AssetSelection.all() | OBSERVATION,
+    description="Observes watched_source, then all seven assets and their checks on the version it observed.")
 
 #: Weekly retraining; set TITLEGEN_RETRAIN_CRON to change when (cron syntax, Asia/Taipei time).
 retraining_schedule = dg.ScheduleDefinition(
@@ -26,20 +40,3 @@ retraining_schedule = dg.ScheduleDefinition(
     execution_timezone="Asia/Taipei",
     default_status=dg.DefaultScheduleStatus.STOPPED,
 )
-
-
-@dg.sensor(job=full_pipeline_job, minimum_interval_seconds=3600, default_status=dg.DefaultSensorStatus.STOPPED)
-def data_change_sensor(context: dg.SensorEvaluationContext, hub: HuggingFaceHub):
-    """Retrain when the data source changes: the Hub dataset's latest commit, or TITLEGEN_WATCH_FILE's sha256."""
-    source = watch.watched_source()
-    try:
-        revision = watch.current_revision(source, hub)
-    except Exception as error:  # the Hub or the file being unreachable is a reason to wait, not to crash
-        context.log.warning(f"data_change_sensor: cannot read {source['location']}: {type(error).__name__}: {error}")
-        return dg.SkipReason(f"cannot read {source['location']} ({type(error).__name__}: {str(error)[:300]}); "
-                             "will try again at the next tick")
-    if context.cursor == revision:
-        return dg.SkipReason(f"{source['location']} unchanged at {revision}")
-    context.update_cursor(revision)
-    return dg.RunRequest(run_key=f"{source['kind']}-{revision}", run_config=watch.run_config(source, revision),
-                         tags={"titlegen/trigger": "data-change", "titlegen/data-revision": revision[:63]})

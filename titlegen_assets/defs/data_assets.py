@@ -1,5 +1,6 @@
-"""Data stage: raw_dataset (one of three sources), cleaned_splits (cleaning rules + a seeded split) and the
-blocking data-quality checks that keep a bad split from reaching training."""
+"""Data stage: watched_source (the observed version of the data retraining follows), raw_dataset (that source at its
+observed version, or one chosen in config), cleaned_splits (cleaning rules + a seeded split) and the blocking
+data-quality checks that keep a bad split from reaching training."""
 
 import dataclasses
 import json
@@ -11,8 +12,10 @@ from pydantic import Field, model_validator
 
 from titlegen_assets.data.cleaning import CleaningReport, CleaningRules, clean_rows
 from titlegen_assets.data.parallel import available_cpus
-from titlegen_assets.data.sources import HUB_DATASET, MAX_ROW_MB, read_source
+from titlegen_assets.data.sources import HUB_DATASET, MAX_ROW_MB, RawSource, read_source
 from titlegen_assets.data.splitting import SPLITS, SplitsUnreadable, leaked_rows, load_splits, save_splits, split_rows
+from titlegen_assets.data import watch
+from titlegen_assets.defs.conditions import OBSERVE_SCHEDULE, ON_NEW_INPUTS
 from titlegen_assets.defs.guard import evaluated
 from titlegen_assets.defs.resources import ArtifactStore, HuggingFaceHub
 from titlegen_assets.ui.plots import histograms_png, markdown_image
@@ -27,10 +30,12 @@ _RULES = CleaningRules()  # the cleaning rules' own defaults are the config's de
 class RawDatasetConfig(dg.Config):
     """Where the articles come from."""
 
-    source: Literal["hub", "file", "sample"] = Field(
-        default="hub",
-        description="hub: a Hugging Face dataset (hf_dataset at hf_revision); file: a local JSONL/Parquet file (path); "
-        "sample: the zh-TW sample bundled with titlegen (offline demo).",
+    source: Literal["watched", "hub", "file", "sample"] = Field(
+        default="watched",
+        description="watched: the source watched_source observes (TITLEGEN_WATCH_FILE, else TITLEGEN_WATCH_DATASET, "
+        "else the production dataset) at the version last observed, as automation runs load it; hub: a Hugging Face "
+        "dataset (hf_dataset at hf_revision); file: a local JSONL/Parquet file (path); sample: the zh-TW sample "
+        "bundled with titlegen (offline demo).",
     )
     hf_dataset: str = Field(
         default=HUB_DATASET,
@@ -103,15 +108,70 @@ def _drops_in_words(report: CleaningReport) -> str:
     return ", ".join(f"{rule}: {count}" for rule, count in report.dropped.items() if count) or "no rows read"
 
 
-@dg.asset(group_name="data", kinds={"huggingface", "python"})
+WATCHED_SOURCE = dg.AssetKey("watched_source")
+
+
+def latest_observed_version(instance: dg.DagsterInstance) -> Optional[str]:
+    """The data version of watched_source's latest observation in Dagster's event log; None before the first."""
+    records = instance.fetch_observations(dg.AssetRecordsFilter(asset_key=WATCHED_SOURCE), limit=1).records
+    return records[0].asset_observation.data_version if records else None
+
+
+@dg.observable_source_asset(group_name="data", automation_condition=OBSERVE_SCHEDULE)
+def watched_source(context: dg.AssetExecutionContext, hub: HuggingFaceHub) -> dg.ObserveResult:
+    """The version of the data retraining follows: the Hub dataset's latest commit, or the watched file's sha256.
+    A source that cannot be read is a reason to wait, not a failure: the observation repeats the last version seen,
+    so nothing downstream starts, and its metadata and log say why."""
+    source = watch.watched_source()
+    where = {"source": source.kind, "location": source.location}
+    try:
+        version = watch.current_version(source, hub.dataset_commit)
+    except Exception as error:  # the Hub client raises per its HTTP stack (httpx2, httpx or requests), files OSError
+        reason = (f"cannot read {source.location} ({type(error).__name__}: {str(error)[:300]}); "
+                  "will try again at the next observation")
+        context.log.warning(f"watched_source: {reason}")
+        previous = latest_observed_version(context.instance)
+        return dg.ObserveResult(data_version=dg.DataVersion(previous) if previous else None,
+                                metadata={**where, "unreadable": reason})
+    context.log.info(f"watched_source: {source.location} at {version}")
+    return dg.ObserveResult(data_version=dg.DataVersion(version), metadata=where)
+
+
+def _read_watched(context: dg.AssetExecutionContext, config: RawDatasetConfig, hub: HuggingFaceHub) -> RawSource:
+    """The watched source at the version watched_source last observed, read from Dagster's event log: a run that
+    automation started on a new commit loads that commit, even if the branch moved since (as the retraining
+    sensor's pinned run config used to)."""
+    source = watch.watched_source()
+    observed = latest_observed_version(context.instance)
+    if observed is None:
+        raise dg.Failure(f"raw_dataset: watched_source has no observed version of {source.location} yet: observe it "
+                         "(run data_job, or turn on default_automation_condition_sensor under Automation), or set "
+                         "raw_dataset's source to hub, file or sample")
+    if source.kind == "hub":
+        return read_source("hub", source.location, observed, config.hf_split, None, config.input_column,
+                           config.target_column, hub.dataset_commit, config.max_row_mb)
+    read = read_source("file", hf_dataset="", hf_revision="", hf_split="", path=source.location,
+                       input_column=config.input_column, target_column=config.target_column,
+                       resolve_commit=hub.dataset_commit, max_row_mb=config.max_row_mb)
+    if read.revision != observed:  # a file cannot be read at an older content: refuse rather than mislabel lineage
+        raise dg.Failure(f"raw_dataset: {source.location} changed since watched_source observed it ({observed}; now "
+                         f"{read.revision}); the next observation records the new content and starts a run on it")
+    return read
+
+
+@dg.asset(group_name="data", kinds={"huggingface", "python"}, deps=[watched_source],
+          automation_condition=ON_NEW_INPUTS)
 def raw_dataset(
     context: dg.AssetExecutionContext, config: RawDatasetConfig, artifacts: ArtifactStore, hub: HuggingFaceHub
 ) -> dg.Output[dict]:
     """The articles as read from the source, saved with ``datasets.save_to_disk`` under ``raw/<version>/``."""
     import datasets
 
-    source = read_source(config.source, config.hf_dataset, config.hf_revision, config.hf_split, config.path,
-                         config.input_column, config.target_column, hub.dataset_commit, config.max_row_mb)
+    if config.source == "watched":
+        source = _read_watched(context, config, hub)
+    else:
+        source = read_source(config.source, config.hf_dataset, config.hf_revision, config.hf_split, config.path,
+                             config.input_column, config.target_column, hub.dataset_commit, config.max_row_mb)
     target = artifacts.path("raw", source.version)
     if target.exists():
         context.log.info(f"raw_dataset {source.version} already at {target}; nothing to write")
@@ -136,7 +196,7 @@ def raw_dataset(
     )
 
 
-@dg.asset(group_name="data", kinds={"python"}, code_version=DATA_CODE)
+@dg.asset(group_name="data", kinds={"python"}, code_version=DATA_CODE, automation_condition=ON_NEW_INPUTS)
 def cleaned_splits(
     context: dg.AssetExecutionContext, config: CleanedSplitsConfig, artifacts: ArtifactStore, raw_dataset: dict
 ) -> dg.Output[dict]:

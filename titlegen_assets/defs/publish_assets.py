@@ -9,6 +9,7 @@ from typing import Optional
 import dagster as dg
 from pydantic import Field
 
+from titlegen_assets.defs.conditions import ON_NEW_INPUTS
 from titlegen_assets.defs.evaluation_checks import (GATES, GGUF_CERTIFIED, ROUGE_L, certified_ggufs, passed_gate,
                                                     require_same_champion)
 from titlegen_assets.defs.guard import latest_if_version
@@ -37,7 +38,8 @@ class PublishConfig(dg.Config):
         return f"{org}/{repo}" if org else repo
 
 
-@dg.asset(group_name="publish", kinds={"huggingface"}, code_version=PUBLISH_CODE)
+@dg.asset(group_name="publish", kinds={"huggingface"}, code_version=PUBLISH_CODE,
+          automation_condition=ON_NEW_INPUTS)
 def hf_repo(
     context: dg.AssetExecutionContext, config: PublishConfig, artifacts: ArtifactStore, hub: HuggingFaceHub,
     merged_hf_model: dict,

@@ -8,6 +8,7 @@ from typing import Optional
 import dagster as dg
 from pydantic import Field
 
+from titlegen_assets.defs.conditions import ON_NEW_INPUTS
 from titlegen_assets.defs.evaluation_checks import (GGUF_CERTIFIED, ROUGE_L, certified_ggufs, passed_gate,
                                                     require_same_champion, verdict)
 from titlegen_assets.defs.guard import ChecksRefused, evaluated, latest_if_version, require_passed_checks
@@ -67,7 +68,8 @@ class LatencyConfig(dg.Config):
 
 
 
-@dg.asset(group_name="serve", kinds={"ollama"}, deps=["hf_repo"], code_version=SERVING_CODE)
+@dg.asset(group_name="serve", kinds={"ollama"}, deps=["hf_repo"], code_version=SERVING_CODE,
+          automation_condition=ON_NEW_INPUTS)
 def ollama_model(
     context: dg.AssetExecutionContext, config: OllamaModelConfig, artifacts: ArtifactStore, ollama: OllamaServer,
     merged_hf_model: dict,
@@ -205,7 +207,7 @@ def served_as_certified(context: dg.AssetCheckExecutionContext, artifacts: Artif
     )
 
 
-@dg.asset(group_name="serve", kinds={"ollama"})
+@dg.asset(group_name="serve", kinds={"ollama"}, automation_condition=ON_NEW_INPUTS)
 def latency_report(
     context: dg.AssetExecutionContext, config: LatencyConfig, artifacts: ArtifactStore, ollama: OllamaServer,
     ollama_model: dict,

@@ -8,6 +8,7 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field, field_validator
 
+from titlegen_assets.defs.conditions import ON_NEW_INPUTS
 from titlegen_assets.defs.guard import require_passed_checks
 from titlegen_assets.defs.lineage import RUN_THE_DATA_CHECKS, SPLITS, own_test_articles
 from titlegen_assets.defs.resources import ArtifactStore
@@ -57,7 +58,7 @@ class MergeConfig(dg.Config):
 
 
 @dg.asset(group_name="training", kinds={"pytorch"}, tags=GPU_ASSET_TAGS, op_tags=GPU_OP_TAGS, pool=GPU_POOL,
-          code_version=TRAINING_CODE)
+          code_version=TRAINING_CODE, automation_condition=ON_NEW_INPUTS)
 def lora_adapter(
     context: dg.AssetExecutionContext, config: TrainingConfig, artifacts: ArtifactStore, cleaned_splits: dict
 ) -> dg.Output[dict]:
@@ -120,7 +121,7 @@ def folder_size_mb(folder: Path) -> float:
 
 
 @dg.asset(group_name="training", kinds={"pytorch", "huggingface"}, tags=GPU_ASSET_TAGS, op_tags=GPU_OP_TAGS, pool=GPU_POOL,
-          code_version=MERGE_CODE)
+          code_version=MERGE_CODE, automation_condition=ON_NEW_INPUTS)
 def merged_hf_model(
     context: dg.AssetExecutionContext, config: MergeConfig, artifacts: ArtifactStore,
     lora_adapter: dict,

@@ -1,7 +1,7 @@
 """A double of the Hugging Face Hub client for publishing tests (the Hub cannot be reached from here).
 
 Stands for: ``huggingface_hub.HfApi`` 2.4.0 — ``create_repo``, ``repo_info``, ``list_repo_files`` and
-``upload_folder`` as ``hf_repo`` calls them, read from that version's ``hf_api.py`` (``upload_folder``,
+``upload_folder`` as ``hf_repo`` calls them, and ``dataset_info`` as ``watched_source`` observes a dataset's commit, read from that version's ``hf_api.py`` (``upload_folder``,
 ``_prepare_folder_deletions``, ``_prepare_upload_folder_additions``) and ``_upload_pipeline.py`` (the path taken when
 ``hf_xet`` is installed, as it is in the pins). It is ``unittest.mock.create_autospec(HfApi, instance=True)``, so a
 wrong method or argument name raises ``TypeError`` exactly as the real signature would. What the product depends on
@@ -22,6 +22,9 @@ behaves as the real client does, with the real return types:
   unchanged files are not committed, and when nothing changes no commit is made and the ``CommitInfo`` names the
   current head (the pipeline's ``_final_commit_info``). It returns a ``CommitInfo``.
 
+- ``dataset_info(repo_id, revision=...)``, once ``dataset_at`` set a commit, returns a ``DatasetInfo`` whose ``sha`` is
+  that commit (the real client resolves the branch or tag to the commit it points at; every revision does here).
+
 Not modelled: the real pipeline splits a folder of more than 250 files (or 100 MiB of non-LFS content) into several
 commits, with the deletions in the first; ``create_pr``, ``revision``, ``run_as_future`` raise
 ``NotImplementedError``; the README's YAML is not validated server-side.
@@ -32,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from unittest import mock
 
-from huggingface_hub import CommitInfo, HfApi, ModelInfo, RepoUrl, constants
+from huggingface_hub import CommitInfo, DatasetInfo, HfApi, ModelInfo, RepoUrl, constants
 from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
 from huggingface_hub.utils import DEFAULT_IGNORE_PATTERNS, filter_repo_objects
 
@@ -156,6 +159,11 @@ def hf_api_double(repo_id: str, existing_private: bool | None = None) -> mock.Ma
     api.list_repo_files.side_effect = list_repo_files
     api.upload_folder.side_effect = upload_folder
     return api
+
+
+def dataset_at(api: mock.MagicMock, commit: str) -> None:
+    """Every dataset of the double's Hub at ``commit``: what ``HfApi.dataset_info`` reports after a push."""
+    api.dataset_info.side_effect = lambda repo_id, **_: DatasetInfo(id=repo_id, sha=commit)
 
 
 class HubDouble(HuggingFaceHub):
