@@ -16,7 +16,8 @@ training_job = dg.define_asset_job("training_job", selection=dg.AssetSelection.t
 publish_and_serve_job = dg.define_asset_job("publish_and_serve_job", selection=dg.AssetSelection.groups("publish", "serve"),
                                             description="hf_repo, ollama_model and latency_report.")
 full_pipeline_job = dg.define_asset_job("full_pipeline_job", selection=dg.AssetSelection.all(),
-                                        description="All seven assets and their checks.")
+                                        description="All seven assets and their checks, in one run: where one code "
+                                        "location runs every step (dagster dev, Kubernetes), not in the Docker stack.")
 
 #: Weekly retraining; set TITLEGEN_RETRAIN_CRON to change when (cron syntax, Asia/Taipei time). It refreshes the data;
 #: training, publishing and serving follow by their automation conditions. It starts data_job, not full_pipeline_job,
@@ -33,7 +34,8 @@ retraining_schedule = dg.ScheduleDefinition(
 
 @dg.sensor(job=data_job, minimum_interval_seconds=3600, default_status=dg.DefaultSensorStatus.STOPPED)
 def data_change_sensor(context: dg.SensorEvaluationContext, hub: HuggingFaceHub):
-    """Retrain when the data source changes: the Hub dataset's latest commit, or TITLEGEN_WATCH_FILE's sha256."""
+    """Refresh the data when its source changes (the Hub dataset's latest commit, or TITLEGEN_WATCH_FILE's sha256);
+    training follows by automation conditions, as after the weekly schedule."""
     source = watch.watched_source()
     try:
         revision = watch.current_revision(source, hub)
