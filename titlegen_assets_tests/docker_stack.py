@@ -2,9 +2,10 @@
 
 A Docker engine (Debian's docker.io) is installed and started when none answers; base images the Dockerfiles name
 are stood in for by local builds (``docker_standins/``), since no registry can be reached; the CPU image is built
-from ``docker/Dockerfile`` with torch from the machine's local wheel folder and llama.cpp from the machine's build;
-then ``docker/compose.yaml`` runs with Compose v1 (the one Debian ships). Every image this suite makes has a name of
-its own under ``titlegen-test/``, mapped in through the compose environment, so a user's images are never shadowed.
+from ``docker/Dockerfile`` with torch from the machine's local wheel folder and llama.cpp from the machine's build,
+and tagged a second time as the suite's GPU image; then ``docker/compose.yaml`` runs with Compose v1 (the one Debian
+ships). Every image this suite makes has a name of its own under ``titlegen-test/``, mapped in through the compose
+environment, so a user's images are never shadowed.
 Everything started here is stopped by id when the suite ends, and every image, container, volume and network it
 made is removed (:class:`DockerInventory`).
 """
@@ -31,7 +32,7 @@ REPO = Path(__file__).resolve().parents[1]
 DOCKER = REPO / "docker"
 STANDINS = Path(__file__).resolve().parent / "docker_standins"
 ENGINE_PACKAGES = ["docker.io", "containerd", "runc", "debootstrap", "docker-compose"]
-SERVICES = ["postgres", "titlegen_code", "webserver", "daemon"]
+SERVICES = ["postgres", "titlegen_code", "titlegen_gpu_code", "webserver", "daemon"]
 # The suite's own names: never the names of the images production pulls or builds.
 DEBIAN_IMAGE = "titlegen-test/debian:bookworm-minbase"
 STANDIN_IMAGES = {  # docker_standins/<name>.Dockerfile -> the stand-in's tag
@@ -40,10 +41,13 @@ STANDIN_IMAGES = {  # docker_standins/<name>.Dockerfile -> the stand-in's tag
     "nginx": "titlegen-test/nginx:1.27",
 }
 CPU_IMAGE = "titlegen-test/titlegen:cpu"
+#: The GPU code location's image: the CPU image under a name of its own, since the GPU image (nvidia/cuda base)
+#: cannot be pulled or built here. The name alone shows which location's image a run container started from.
+GPU_IMAGE = "titlegen-test/titlegen:gpu"
 #: compose.yaml's image variables, pointed at the suite's images
 IMAGE_ENV = {"TITLEGEN_PYTHON_IMAGE": STANDIN_IMAGES["python"], "TITLEGEN_POSTGRES_IMAGE": STANDIN_IMAGES["postgres"],
              "TITLEGEN_NGINX_IMAGE": STANDIN_IMAGES["nginx"], "TITLEGEN_CPU_IMAGE": CPU_IMAGE,
-             "TITLEGEN_GPU_IMAGE": CPU_IMAGE}  # no GPU image here: GPU runs start from the CPU image
+             "TITLEGEN_GPU_IMAGE": GPU_IMAGE}
 PROJECT = "titlegen-ci"
 TORCH_INDEX_PORT = 38765
 KEEP_IMAGES_ENV = "TITLEGEN_TEST_KEEP_IMAGES"
@@ -239,6 +243,7 @@ def build_cpu_image(llama_root: Path | None) -> None:
         log(f"building {CPU_IMAGE} from docker/Dockerfile ({', '.join(build_args)}; llama.cpp "
             f"{'from ' + str(llama_root) if llama_root else 'compiled in the image'})")
         build_image(DOCKER / "Dockerfile", CPU_IMAGE, REPO, build_args, timeout=2400)
+    docker("tag", CPU_IMAGE, GPU_IMAGE)
 
 
 @dataclass
@@ -396,7 +401,7 @@ def proxy_files(workdir: Path) -> tuple[dict, tuple[str, str], Path]:
 
 @contextmanager
 def compose_stack(workdir: Path):
-    """PostgreSQL, code location, webserver and daemon healthy, then the Ollama double and the public proxy."""
+    """PostgreSQL, both code locations, webserver and daemon healthy, then the Ollama double and the public proxy."""
     settings = dict(line.split("=", 1) for line in (DOCKER / ".env.example").read_text().splitlines()
                     if line and not line.startswith("#"))
     proxy_settings, credentials, cert = proxy_files(workdir)

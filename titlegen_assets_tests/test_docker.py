@@ -109,25 +109,98 @@ def test_every_variable_the_launcher_forwards_is_set_for_the_daemon():
     assert not missing, missing
 
 
-def test_dagster_yaml_builds_the_launcher_dagster_would_with_the_gpu_image_from_the_environment(monkeypatch):
-    """Through Dagster's own instance config loading and class rehydration, as dagster-daemon does at start."""
-    from dagster._core.instance.config import dagster_instance_config
-    from dagster._serdes.config_class import ConfigurableClassData
+def shipped_instance_config(*sections: str) -> dict:
+    """These sections of docker/dagster.yaml, as Dagster reads them."""
+    config = yaml.safe_load((DOCKER / "dagster.yaml").read_text())
+    return {name: config[name] for name in sections}
 
-    from titlegen_assets.deploy.docker_launcher import GpuAwareDockerRunLauncher
 
-    config, _ = dagster_instance_config(str(DOCKER))
-    launcher = config["run_launcher"]
-    for name in launcher["config"]["env_vars"]:
-        monkeypatch.setenv(name, "x")
-    monkeypatch.setenv("TITLEGEN_CPU_IMAGE", "registry.example.com/titlegen:cpu-2026.11")
-    monkeypatch.setenv("TITLEGEN_GPU_IMAGE", "registry.example.com/titlegen:gpu-2026.11")
-    built = ConfigurableClassData(launcher["module"], launcher["class"], yaml.dump(launcher["config"])).rehydrate(
-        as_type=GpuAwareDockerRunLauncher)
-    assert built.gpu_image == "registry.example.com/titlegen:gpu-2026.11"
-    assert built.image == "registry.example.com/titlegen:cpu-2026.11"
-    assert built.gpu_container_kwargs["device_requests"][0]["driver"] == "nvidia"
-    assert "device_requests" not in built.container_kwargs, "CPU runs must not ask for a GPU"
+def test_dagster_yaml_builds_dagster_dockers_own_run_launcher_with_no_image_and_no_gpu():
+    """Through Dagster's own instance loading, as dagster-daemon does at start: the plain DockerRunLauncher, whose
+    runs take the image of their code location and the GPU only from the GPU location's container context."""
+    import dagster as dg
+    from dagster_docker import DockerRunLauncher
+
+    with dg.instance_for_test(overrides=shipped_instance_config("run_launcher")) as instance:
+        launcher = instance.run_launcher
+        assert type(launcher) is DockerRunLauncher
+        assert launcher.image is None, "the image comes from each code location's DAGSTER_CURRENT_IMAGE"
+        assert launcher.networks == ["titlegen"]
+        assert "device_requests" not in launcher.container_kwargs, "CPU runs must not ask for a GPU"
+
+
+CODE_SERVERS = {"titlegen_cpu": "titlegen_code", "titlegen_gpu": "titlegen_gpu_code"}
+
+
+def run_container_kwargs(location_service: str) -> dict:
+    """What dagster-docker gives a run of this location: the launcher's container_kwargs with the location's
+    container context (compose's DAGSTER_CONTAINER_CONTEXT) merged over them, the merge DockerRunLauncher makes."""
+    import json
+
+    from dagster_docker.container_context import DockerContainerContext
+
+    launcher = shipped_instance_config("run_launcher")["run_launcher"]["config"]
+    context = COMPOSE["services"][location_service]["environment"].get("DAGSTER_CONTAINER_CONTEXT")
+    merged = DockerContainerContext(container_kwargs=launcher["container_kwargs"]).merge(
+        DockerContainerContext.create_from_config(json.loads(context) if context else None))
+    return dict(merged.container_kwargs)
+
+
+def test_the_workspace_loads_one_code_server_per_location_serving_its_half_of_the_split():
+    import dagster as dg
+
+    from titlegen_assets.deploy import locations
+
+    workspace = yaml.safe_load((DOCKER / "workspace.yaml").read_text())
+    servers = {entry["grpc_server"]["location_name"]: entry["grpc_server"] for entry in workspace["load_from"]}
+    assert {name: server["host"] for name, server in servers.items()} == CODE_SERVERS
+    for name, service in CODE_SERVERS.items():
+        command = COMPOSE["services"][service]["command"]
+        assert command[:3] == ["dagster", "code-server", "start"], service
+        assert command[command.index("-p") + 1] == str(servers[name]["port"])
+        module, attribute = command[command.index("-m") + 1], command[command.index("-a") + 1]
+        assert module == locations.__name__ and attribute == f"{name.split('_')[1]}_location"
+        assert isinstance(getattr(locations, attribute), dg.Definitions)
+
+
+def test_each_code_server_names_its_own_image_as_the_image_of_its_runs():
+    for service in CODE_SERVERS.values():
+        config = COMPOSE["services"][service]
+        assert config["environment"]["DAGSTER_CURRENT_IMAGE"] == config["image"], service
+    assert with_defaults(COMPOSE["services"]["titlegen_gpu_code"]["image"]) == "titlegen:gpu"
+    assert with_defaults(COMPOSE["services"]["titlegen_code"]["image"]) == "titlegen:cpu"
+    built = {s["build"]["dockerfile"]: s["image"] for s in COMPOSE["services"].values() if "build" in s}
+    assert built == {"docker/Dockerfile": COMPOSE["services"]["titlegen_code"]["image"],
+                     "docker/Dockerfile.gpu": COMPOSE["services"]["titlegen_gpu_code"]["image"]}
+
+
+def test_gpu_runs_get_every_nvidia_gpu_and_more_memory_and_keep_the_confinement_cpu_runs_get_no_gpu():
+    gpu, cpu = run_container_kwargs("titlegen_gpu_code"), run_container_kwargs("titlegen_code")
+    assert gpu["device_requests"] == [{"driver": "nvidia", "count": -1, "capabilities": [["gpu"]]}]
+    assert gpu["mem_limit"] == "48g" and cpu["mem_limit"] == "8g"
+    assert "device_requests" not in cpu
+    for kwargs in (gpu, cpu):  # container_kwargs merge key by key: the GPU context must not drop the confinement
+        assert kwargs["user"] == "10001:10001" and kwargs["cap_drop"] == ["ALL"]
+        assert kwargs["security_opt"] == ["no-new-privileges:true"] and kwargs["pids_limit"] > 0
+        assert kwargs["auto_remove"] is True and "titlegen_artifacts:/artifacts" in kwargs["volumes"]
+
+
+def test_one_gpu_run_at_a_time_by_the_gpu_pool_and_no_dead_tag_limit():
+    """The pool every GPU step carries is limited to one, per run: a second GPU run waits in the queue before its
+    container is made (test_pools.py shows it with a daemon). No run tag limit: nothing sets such a tag."""
+    from titlegen_assets.deploy.gpu import GPU_POOL
+
+    concurrency = shipped_instance_config("concurrency")["concurrency"]
+    assert concurrency["pools"] == {"default_limit": 1, "granularity": "run"}
+    assert "tag_concurrency_limits" not in concurrency["runs"]
+    assert GPU_POOL == "gpu"
+
+
+def test_helm_values_limit_the_gpu_pool_to_one_step_through_the_charts_concurrency_settings():
+    values = yaml.safe_load((DOCKER / "k8s" / "values.yaml").read_text())
+    assert values["concurrency"] == {"enabled": True, "pools": {"defaultLimit": 1, "granularity": "op"}}
+    queued = values["dagsterDaemon"]["runCoordinator"]["config"]["queuedRunCoordinator"]
+    assert "tagConcurrencyLimits" not in queued, "no run tag limit: nothing sets such a tag"
 
 
 def test_helm_values_mount_the_code_locations_artifact_root_into_run_and_step_pods():
@@ -154,7 +227,7 @@ LONG_RUNNING = sorted(set(COMPOSE["services"]) - {"titlegen_gpu_image"})
 def test_hf_token_reaches_only_the_services_that_use_it():
     environments = {name: service.get("environment", {}) for name, service in COMPOSE["services"].items()}
     assert "HF_TOKEN" not in environments["webserver"]
-    assert {name for name, env in environments.items() if "HF_TOKEN" in env} == {"titlegen_code", "daemon"}
+    assert {name for name, env in environments.items() if "HF_TOKEN" in env} == {"daemon"}
 
 
 @pytest.mark.parametrize("service", LONG_RUNNING)
@@ -174,7 +247,7 @@ def test_the_titlegen_services_run_as_the_user_the_images_create():
     uid = re.search(r"useradd --uid (\d+)", dockerfile).group(1)
     assert re.search(rf"^USER {uid}:{uid}$", dockerfile, re.M)
     assert re.search(rf"useradd --uid {uid} ", (DOCKER / "Dockerfile.gpu").read_text())
-    for name in ("titlegen_code", "webserver", "daemon"):
+    for name in ("titlegen_code", "titlegen_gpu_code", "webserver", "daemon"):
         assert COMPOSE["services"][name]["user"] == f"{uid}:{uid}", name
     launcher = yaml.safe_load((DOCKER / "dagster.yaml").read_text())["run_launcher"]["config"]
     assert launcher["container_kwargs"]["user"] == f"{uid}:{uid}"

@@ -1,13 +1,15 @@
-"""The production Docker stack, run for real: images built from docker/, compose's PostgreSQL, code location,
-webserver, daemon and the opt-in TLS proxy, and runs launched through the daemon as a user would (GraphQL against
-the webserver), each in its own run container started by GpuAwareDockerRunLauncher, sharing their outputs on the
-artifacts volume; every container confined as compose.yaml and dagster.yaml say (checked with docker inspect).
+"""The production Docker stack, run for real: images built from docker/, compose's PostgreSQL, both code locations
+(CPU and GPU), webserver, daemon and the opt-in TLS proxy, and runs launched through the daemon as a user would
+(GraphQL against the webserver), each in its own run container started by dagster-docker's DockerRunLauncher in the
+image and container context of its code location, sharing their outputs on the artifacts volume; every container
+confined as compose.yaml and dagster.yaml say (checked with docker inspect).
 
 Run with ``python -m pytest -m docker -s`` (see benchmarks/RESULTS.md for times). Left out here: the GPU image
-(nvidia/cuda base) and Ollama's image cannot be pulled or built without a registry; the training run is routed as a
-GPU run with the NVIDIA device request, but starts from the CPU image (TITLEGEN_GPU_IMAGE); Ollama is the REST API
-double (compose.ollama-double.yaml). The suite removes every image, container, volume and network it made; set
-TITLEGEN_TEST_KEEP_IMAGES=1 to keep its images (all named titlegen-test/...) for a faster next run.
+(nvidia/cuda base) and Ollama's image cannot be pulled or built without a registry; the GPU location is served from
+the CPU image tagged as the suite's GPU image (TITLEGEN_GPU_IMAGE), so its training run starts from that name with
+the NVIDIA device request; Ollama is the REST API double (compose.ollama-double.yaml). The suite removes every image,
+container, volume and network it made; set TITLEGEN_TEST_KEEP_IMAGES=1 to keep its images (all named
+titlegen-test/...) for a faster next run.
 """
 
 import os
@@ -16,11 +18,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from dagster._core.storage.tags import DOCKER_IMAGE_TAG
 from dagster_docker.docker_run_launcher import DOCKER_CONTAINER_ID_TAG
 
 from titlegen_assets_tests import docker_stack
-from titlegen_assets_tests.docker_stack import CPU_IMAGE, docker
+from titlegen_assets_tests.docker_stack import CPU_IMAGE, GPU_IMAGE, docker
 
 pytestmark = pytest.mark.docker
 
@@ -28,6 +29,11 @@ pytestmark = pytest.mark.docker
 DEMO_OPS = yaml.safe_load((docker_stack.REPO / "titlegen_assets" / "configs" / "smoke.yaml").read_text())["ops"]
 SHORT_TRAINING = {"max_steps": 2, "checkpoint_steps": 2, "logging_steps": 1}
 RUN_TIMEOUT_S = 600
+#: the run tag where dagster-docker's launcher records the image it started the run container from
+DOCKER_IMAGE_TAG = "dagster/image"
+#: where each run of the suite is submitted: docker/workspace.yaml's locations, each a Definitions (one repository)
+CPU_JOB, GPU_JOB = ({"repository_location_name": name, "repository_name": "__repository__"}
+                    for name in ("titlegen_cpu", "titlegen_gpu"))
 
 
 def smoke_config(*ops: str, **overrides: dict) -> dict:
@@ -62,12 +68,13 @@ def launched(tmp_path_factory, llama_cpp):
                 client = DagsterGraphQLClient("127.0.0.1", port_number=stack.ui_port)
                 runs = {}
                 for name, submit in [
-                    ("data", dict(job_name="data_job", run_config=smoke_config("raw_dataset", "cleaned_splits"))),
-                    ("training", dict(job_name="training_job", run_config=smoke_config(
+                    ("data", dict(job_name="data_job", **CPU_JOB,
+                                  run_config=smoke_config("raw_dataset", "cleaned_splits"))),
+                    ("training", dict(job_name="training_job", **GPU_JOB, run_config=smoke_config(
                         "lora_adapter", "merged_hf_model", "eval_gate", lora_adapter=SHORT_TRAINING))),
-                    ("publish", dict(job_name="__ASSET_JOB", asset_selection=["hf_repo"],
+                    ("publish", dict(job_name="__ASSET_JOB", **CPU_JOB, asset_selection=["hf_repo"],
                                      run_config=smoke_config("hf_repo"))),
-                    ("serve", dict(job_name="publish_and_serve_job", run_config=smoke_config(
+                    ("serve", dict(job_name="publish_and_serve_job", **CPU_JOB, run_config=smoke_config(
                         "hf_repo", "ollama_model", "latency_report"))),
                 ]:
                     run_id = client.submit_job_execution(**submit)
@@ -81,7 +88,8 @@ def launched(tmp_path_factory, llama_cpp):
                        "stack": stack, "client": client, "hook_log": hook_log, "started_engine": started_engine,
                        "services": services}
         finally:
-            kept = set(docker_stack.STANDIN_IMAGES.values()) | {docker_stack.DEBIAN_IMAGE, CPU_IMAGE} if keep else set()
+            ours = {docker_stack.DEBIAN_IMAGE, CPU_IMAGE, GPU_IMAGE}
+            kept = set(docker_stack.STANDIN_IMAGES.values()) | ours if keep else set()
             left = docker_stack.DockerInventory.now().clean(before, keep_tags=kept)
             docker_stack.log("removed what the suite made" + (f", kept {sorted(kept)}" if kept else ""))
         assert left.is_empty(), f"the suite left behind what it made and could not remove: {left}"
@@ -107,7 +115,7 @@ def test_each_run_succeeds_and_postgres_records_its_success(launched):
         assert events == [["1"]], f"{name}: no RUN_SUCCESS event in PostgreSQL"
 
 
-def test_each_run_ran_in_its_own_container_started_by_the_gpu_aware_launcher(launched):
+def test_each_run_ran_in_its_own_container_started_by_dagster_dockers_launcher_for_its_location(launched):
     ids = [next(iter(r["containers"])) for r in launched["runs"].values() if r["containers"]]
     assert len(set(ids)) == 3, "three runs, three run containers"
     for name, run in launched["runs"].items():
@@ -115,17 +123,19 @@ def test_each_run_ran_in_its_own_container_started_by_the_gpu_aware_launcher(lau
         assert attrs["Config"]["Labels"]["dagster/run_id"] == run["run_id"]
         assert "titlegen_artifacts:/artifacts" in attrs["HostConfig"]["Binds"]
         assert attrs["HostConfig"]["AutoRemove"] is True
-        tags = launched["stack"].graphql("""query($id: ID!) { runOrError(runId: $id) { ... on Run {
-            tags { key value } } } }""", {"id": run["run_id"]})["runOrError"]["tags"]
-        recorded = {t["key"]: t["value"] for t in tags}  # what the launcher wrote on the run, as the UI shows it
+        shown = launched["stack"].graphql("""query($id: ID!) { runOrError(runId: $id) { ... on Run {
+            tags { key value } repositoryOrigin { repositoryLocationName } } } }""",
+            {"id": run["run_id"]})["runOrError"]
+        recorded = {t["key"]: t["value"] for t in shown["tags"]}  # what the launcher wrote on the run, as the UI shows
         assert recorded[DOCKER_CONTAINER_ID_TAG] == attrs["Id"], name
         assert recorded[DOCKER_IMAGE_TAG] == attrs["Config"]["Image"], name
+        expected = "titlegen_gpu" if name == "training" else "titlegen_cpu"
+        assert shown["repositoryOrigin"]["repositoryLocationName"] == expected, name
 
 
-def test_only_the_training_run_gets_the_gpu_image_setting_and_the_nvidia_device_request(launched):
+def test_only_the_training_run_gets_the_gpu_locations_image_and_the_nvidia_device_request(launched):
     training = the_container(launched, "training")
-    # GPU runs start from TITLEGEN_GPU_IMAGE, which this GPU-less suite maps to the CPU image.
-    assert training["Config"]["Image"] == CPU_IMAGE
+    assert training["Config"]["Image"] == GPU_IMAGE  # the GPU code server's DAGSTER_CURRENT_IMAGE
     [request] = training["HostConfig"]["DeviceRequests"]
     assert (request["Driver"], request["Count"], request["Capabilities"]) == ("nvidia", -1, [["gpu"]])
     for name in ("data", "publish"):
@@ -182,9 +192,16 @@ def test_step_logs_of_run_containers_are_served_by_the_webserver(launched):
     assert "raw_dataset" in (logs["stderr"] or "") + (logs["stdout"] or ""), logs
 
 
-def test_the_suites_gpu_image_mapping_reaches_the_daemon_through_compose_v1(launched):
-    resolved = yaml.safe_load(launched["stack"].compose("config").stdout)
-    assert resolved["services"]["daemon"]["environment"]["TITLEGEN_GPU_IMAGE"] == CPU_IMAGE
+def test_each_code_server_gets_its_image_and_the_gpu_one_its_container_context_through_compose_v1(launched):
+    import json
+
+    services = yaml.safe_load(launched["stack"].compose("config").stdout)["services"]
+    environment = {service: services[service]["environment"] for service in ("titlegen_code", "titlegen_gpu_code")}
+    assert environment["titlegen_code"]["DAGSTER_CURRENT_IMAGE"] == CPU_IMAGE
+    assert environment["titlegen_gpu_code"]["DAGSTER_CURRENT_IMAGE"] == GPU_IMAGE
+    assert "DAGSTER_CONTAINER_CONTEXT" not in environment["titlegen_code"]
+    context = json.loads(environment["titlegen_gpu_code"]["DAGSTER_CONTAINER_CONTEXT"])
+    assert context["docker"]["container_kwargs"]["device_requests"][0]["driver"] == "nvidia"
 
 
 def test_compose_file_passes_compose_v2_config():
@@ -204,13 +221,14 @@ def env_names(attrs: dict) -> set[str]:
 
 
 def test_only_the_services_that_use_hf_token_receive_it(launched):
-    """The webserver faces users and never uses the Hub token: the variable is not in its environment at all; the
-    code location (the data-change sensor) and the daemon (it forwards the token to run containers) have it."""
+    """Only the daemon holds the Hub token (it forwards it to run containers, which observe, read and publish): the
+    webserver faces users, and neither code location reads the Hub, so the variable is not in their environment."""
     services = launched["services"]
     assert "HF_TOKEN" not in env_names(services["webserver"]), "the webserver's environment holds HF_TOKEN"
-    assert "HF_TOKEN" in env_names(services["titlegen_code"])
+    assert "HF_TOKEN" not in env_names(services["titlegen_code"]), "the CPU location does not read the Hub"
     assert "HF_TOKEN" in env_names(services["daemon"])
     assert "HF_TOKEN" not in env_names(services["postgres"]) | env_names(services["proxy"])
+    assert "HF_TOKEN" not in env_names(services["titlegen_gpu_code"]), "the GPU location never reads the Hub"
 
 
 def assert_confined(name: str, attrs: dict) -> None:
@@ -235,18 +253,19 @@ def test_every_service_runs_confined_and_comes_back_after_a_reboot(launched, ser
 
 
 def test_the_services_memory_limits_come_from_the_env_file(launched):
-    for service in ("titlegen_code", "webserver", "daemon"):
+    for service in ("titlegen_code", "titlegen_gpu_code", "webserver", "daemon"):
         host = launched["services"][service]["HostConfig"]
         assert host["Memory"] == int(docker_stack.DAGSTER_MEM_LIMIT.removesuffix("g")) * 1024**3, service
 
 
 def test_every_run_container_runs_confined(launched):
-    """dagster.yaml's container_kwargs reach docker-py's containers.create for CPU and GPU runs alike."""
+    """dagster.yaml's container_kwargs reach docker-py's containers.create for CPU and GPU runs alike; the GPU
+    location's container context adds its memory limit."""
     for name in launched["runs"]:
         attrs = the_container(launched, name)
         assert_confined(f"{name} run", attrs)
         assert attrs["Config"]["User"] == "10001:10001"
-    assert the_container(launched, "training")["HostConfig"]["Memory"] == 48 * 1024**3   # gpu_container_kwargs
+    assert the_container(launched, "training")["HostConfig"]["Memory"] == 48 * 1024**3   # the GPU container context
     assert the_container(launched, "data")["HostConfig"]["Memory"] == 8 * 1024**3
 
 

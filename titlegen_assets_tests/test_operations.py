@@ -1,17 +1,12 @@
-"""Jobs, the retraining schedule, the Hub resource's address and token, and the GPU-aware Docker run launcher."""
+"""Jobs, the retraining schedule, the Hub resource's address and token, and the GPU steps' Kubernetes request and pool."""
 
 import json
-import sys
 from types import SimpleNamespace
 
 import dagster as dg
 import pytest
-from dagster._core.code_pointer import ModuleCodePointer
-from dagster._core.launcher import LaunchRunContext
-from dagster._core.origin import JobPythonOrigin, RepositoryPythonOrigin
 
 from titlegen_assets.definitions import defs
-from titlegen_assets.deploy.docker_launcher import GpuAwareDockerRunLauncher
 
 SEVEN = {"raw_dataset", "cleaned_splits", "lora_adapter", "merged_hf_model", "hf_repo", "ollama_model", "latency_report"}
 
@@ -30,9 +25,10 @@ def test_jobs_cover_their_stages_the_data_and_full_jobs_observe_the_source_and_t
     assert {"rouge_l", "bleu_1", "title_only_rate", "no_leakage_between_splits", "latency_spec"} <= checks
 
 
-def test_retraining_schedule_is_weekly_and_stopped_by_default():
+def test_retraining_schedule_is_weekly_refreshes_the_data_and_is_stopped_by_default():
+    """data_job, not full_pipeline_job: the Docker stack runs data and training in two code locations."""
     schedule = defs.resolve_schedule_def("weekly_retraining")
-    assert schedule.job_name == "full_pipeline_job" and schedule.cron_schedule == "0 3 * * 1"
+    assert schedule.job_name == "data_job" and schedule.cron_schedule == "0 3 * * 1"
     assert schedule.default_status == dg.DefaultScheduleStatus.STOPPED
 
 
@@ -106,68 +102,6 @@ def test_the_hub_address_is_the_deployments_hf_endpoint(recording_hub, monkeypat
     assert requests_seen == [("/api/datasets/o/d/revision/main", "Bearer hf_deploymentSECRET")]
 
 
-class FakeDockerClient:
-    """Stands for docker-py's ``DockerClient``: records ``containers.create`` kwargs, starts nothing."""
-
-    def __init__(self):
-        self.created = []
-        self.containers = SimpleNamespace(create=self._create)
-        self.images = SimpleNamespace(pull=lambda image: None)
-
-    def _create(self, **kwargs):
-        self.created.append(kwargs)
-        return SimpleNamespace(id=f"container-{len(self.created)}", start=lambda: None)
-
-
-@pytest.fixture
-def launcher(monkeypatch):
-    monkeypatch.setenv("TITLEGEN_HOME", "/artifacts")
-    with dg.instance_for_test() as instance:  # a real, on-disk instance (SQLite), as the launcher needs
-        launcher = GpuAwareDockerRunLauncher(image="titlegen:cpu", gpu_image="titlegen:gpu", network="titlegen",
-                                             env_vars=["TITLEGEN_HOME"])
-        launcher.register_instance(instance)
-        client = FakeDockerClient()
-        monkeypatch.setattr(launcher, "_get_client", lambda container_context: client)
-        yield launcher, instance, client
-
-
-def _launch(launcher, instance, client, job_def, asset_selection=None):
-    origin = JobPythonOrigin(job_def.name, RepositoryPythonOrigin(
-        sys.executable, ModuleCodePointer("titlegen_assets.definitions", "defs", None)))
-    run = instance.create_run_for_job(job_def=job_def, job_code_origin=origin, asset_selection=asset_selection)
-    launcher.launch_run(LaunchRunContext(dagster_run=run, workspace=None))
-    return client.created[-1]
-
-
-def test_a_gpu_job_gets_the_gpu_image_and_the_nvidia_device_request(launcher):
-    created = _launch(*launcher, defs.resolve_job_def("training_job"))
-    assert created["image"] == "titlegen:gpu" and created["network"] == "titlegen"
-    assert created["device_requests"] == [{"driver": "nvidia", "count": -1, "capabilities": [["gpu"]]}]
-
-
-def test_a_data_only_job_gets_the_cpu_image_and_no_gpu(launcher):
-    created = _launch(*launcher, defs.resolve_job_def("data_job"))
-    assert created["image"] == "titlegen:cpu" and "device_requests" not in created
-
-
-def test_an_ad_hoc_selection_with_lora_adapter_is_routed_to_the_gpu_without_any_tag(launcher):
-    selection = {dg.AssetKey("cleaned_splits"), dg.AssetKey("lora_adapter")}
-    job = defs.resolve_implicit_global_asset_job_def().get_subset(asset_selection=selection)
-    created = _launch(*launcher, job, asset_selection=selection)
-    assert created["image"] == "titlegen:gpu" and "device_requests" in created
-    data_only = {dg.AssetKey("raw_dataset"), dg.AssetKey("cleaned_splits")}
-    job = defs.resolve_implicit_global_asset_job_def().get_subset(asset_selection=data_only)
-    assert _launch(*launcher, job, asset_selection=data_only)["image"] == "titlegen:cpu"
-
-
-def test_a_run_of_only_the_eval_gate_checks_gets_the_gpu_image(launcher):
-    checks = {key for key in defs.resolve_asset_graph().asset_check_keys if key.asset_key == dg.AssetKey("merged_hf_model")}
-    assert {key.name for key in checks} == {"rouge_l", "bleu_1", "title_only_rate", "length_compliance", "gguf_certified",
-                                            "not_worse_than_champion"}
-    job = defs.resolve_implicit_global_asset_job_def().get_subset(asset_selection=set(), asset_check_selection=checks)
-    assert {node.name for node in job.graph.nodes} == {"eval_gate"}
-    created = _launch(*launcher, job)
-    assert created["image"] == "titlegen:gpu" and "device_requests" in created
 
 
 def test_the_eval_gate_asks_kubernetes_for_a_gpu_and_shares_the_gpu_pool_with_training():

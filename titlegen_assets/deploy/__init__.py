@@ -1,1 +1,2 @@
-"""Where runs execute: the GPU tag and pool every GPU step carries, and the GPU-aware Docker run launcher."""
+"""Where runs execute: the GPU tag and pool every GPU step carries, and the Docker stack's two code locations split by
+that tag."""
