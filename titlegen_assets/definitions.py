@@ -2,10 +2,11 @@
 
 Only assembles, and stays light to import: the UI and the daemon load it on every reload.
 
-Loaded through public, non-preview loaders that read the installed package itself. ``load_definitions_from_package_module``
-is a preview API; ``dg.load_from_defs_folder`` is public but finds the project by a ``pyproject.toml`` (or ``dg.toml``)
-with ``[tool.dg]`` above the package, which the Docker image's non-editable install in site-packages does not have.
-A new module under ``defs/``, or a new object in one, is picked up without editing this file.
+Loaded through public, non-preview loaders that read the installed package itself:
+``load_definitions_from_package_module`` is a preview API, and ``dg.load_from_defs_folder``, public, finds the project
+by a ``pyproject.toml`` (or ``dg.toml``) with ``[tool.dg]`` above the package, which the Docker image's non-editable
+install in site-packages does not have. A new module under ``defs/``, or a new object in one, is picked up without
+editing this file.
 """
 
 import importlib
