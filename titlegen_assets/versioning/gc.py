@@ -257,10 +257,12 @@ def referenced_paths(instance, keep_last: int) -> set[Path]:
     no path), recorded by this Dagster instance.
 
     Each read is bounded by ``keep_last``. Materializations come through the public
-    ``DagsterInstance.fetch_materializations``; Dagster 1.13 has no public instance method for check evaluations
-    (``get_event_records`` is deprecated for 2.0 and reads every record), so they come through
-    ``get_asset_check_execution_history`` of the public ``EventLogStorage`` class, one check key at a time, as the
-    guard reads them."""
+    ``DagsterInstance.fetch_materializations``. Dagster 1.13.27 has no public instance method for check evaluations:
+    ``get_event_records`` is deprecated for 2.0 (and read every record); the narrower calls that replace it
+    (dagster-io/dagster#15985) cover materializations, observations and run status only. So evaluations come, one
+    check key at a time as the guard reads them, through ``get_asset_check_execution_history``, an abstract method of
+    the public ``EventLogStorage`` class that every storage implements (the instance's ``event_log_storage`` property
+    that hands it out carries no ``@public`` mark)."""
     import dagster as dg
 
     from titlegen_assets.defs.guard import check_specs
