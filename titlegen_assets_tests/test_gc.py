@@ -70,11 +70,42 @@ def _stand_in(instance, root, name, version, metadata, output=None) -> str:
     from titlegen_assets.defs.resources import ArtifactStore
 
     @dg.asset(name=name)
-    def stand_in() -> dg.Output[dict]:
-        return dg.Output(output or {"version": version}, data_version=dg.DataVersion(version), metadata=metadata)
+    def stand_in() -> dg.MaterializeResult[dict]:
+        return dg.MaterializeResult(value=output or {"version": version}, data_version=dg.DataVersion(version),
+                                    metadata=metadata)
 
     return dg.materialize([stand_in], instance=instance,
                           resources={"io_manager": ManifestIOManager(artifacts=ArtifactStore(root=str(root)))}).run_id
+
+
+def test_gc_reads_only_the_last_keep_evaluations_of_each_check(tmp_path, monkeypatch):
+    """Five evaluations of one check, a window of two: gc keeps what those two name, and no record beyond them is
+    read from the event log (an unbounded read slows every gc as the history grows)."""
+    check = dg.AssetCheckKey(dg.AssetKey("cleaned_splits"), "splits_not_empty")
+    reports = [tmp_path / "artifacts" / "reports" / "eval" / f"v{n}" for n in range(5)]
+    with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
+        _stand_in(instance, tmp_path / "artifacts", "cleaned_splits", "v0", {})
+        for report in reports:  # oldest first
+            instance.report_runless_asset_event(dg.AssetCheckEvaluation(
+                asset_key=check.asset_key, check_name=check.name, passed=True,
+                metadata={"path": dg.MetadataValue.path(str(report))}))
+        storage, read = instance.event_log_storage, []
+        for method in ("get_asset_check_execution_history", "get_event_records"):
+            monkeypatch.setattr(storage, method, _counting(getattr(storage, method), read))
+
+        referenced = gc.referenced_paths(instance, keep_last=2)
+
+    assert referenced & set(reports) == set(reports[-2:])
+    assert len(read) == 2
+
+
+def _counting(method, read: list):
+    """``method``, appending every record it returns to ``read``."""
+    def counted(*args, **kwargs):
+        records = method(*args, **kwargs)
+        read.extend(records)
+        return records
+    return counted
 
 
 def _folders(root, *entries, days=30):

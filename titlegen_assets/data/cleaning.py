@@ -1,4 +1,4 @@
-"""Cleaning rules for scraped zh-TW news: small pure functions, applied in order by ``clean_rows``.
+r"""Cleaning rules for scraped zh-TW news: small pure functions, applied in order by ``clean_rows``.
 
 Each rule is named; ``clean_rows`` counts the rows each rule edited and the rows each drop rule removed, so the
 asset can say what happened to every row. Lengths are counted in characters (``len``), the natural unit for

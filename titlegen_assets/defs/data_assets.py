@@ -163,7 +163,7 @@ def _read_watched(context: dg.AssetExecutionContext, config: RawDatasetConfig, h
           automation_condition=ON_NEW_INPUTS)
 def raw_dataset(
     context: dg.AssetExecutionContext, config: RawDatasetConfig, artifacts: ArtifactStore, hub: HuggingFaceHub
-) -> dg.Output[dict]:
+) -> dg.MaterializeResult[dict]:
     """The articles as read from the source, saved with ``datasets.save_to_disk`` under ``raw/<version>/``."""
     import datasets
 
@@ -181,8 +181,8 @@ def raw_dataset(
     context.log.info(f"raw_dataset: {len(source.rows)} rows from {source.kind} {source.location}")
     manifest = {"path": str(target), "version": source.version, "rows": len(source.rows),
                 "source": {"kind": source.kind, "location": source.location, "revision": source.revision}}
-    return dg.Output(
-        manifest,
+    return dg.MaterializeResult(
+        value=manifest,
         data_version=dg.DataVersion(source.version),
         metadata={
             "source": source.kind,
@@ -199,7 +199,7 @@ def raw_dataset(
 @dg.asset(group_name="data", kinds={"python"}, code_version=DATA_CODE, automation_condition=ON_NEW_INPUTS)
 def cleaned_splits(
     context: dg.AssetExecutionContext, config: CleanedSplitsConfig, artifacts: ArtifactStore, raw_dataset: dict
-) -> dg.Output[dict]:
+) -> dg.MaterializeResult[dict]:
     """Cleaned articles in train/validation/test under ``splits/<version>/``; version = fingerprint(raw, config, code)."""
     import datasets
 
@@ -233,8 +233,8 @@ def cleaned_splits(
                  "sizes": sizes, "shortened_to_lead_n": report.shortened_to_lead_n}, ensure_ascii=False, indent=2))
     manifest = {"path": str(target), "version": version, "sizes": sizes, "rules": config.model_dump(),
                 "source": raw_dataset["source"], "inputs": {"raw_dataset": raw_dataset["version"]}}
-    return dg.Output(
-        manifest,
+    return dg.MaterializeResult(
+        value=manifest,
         data_version=dg.DataVersion(version),
         metadata={
             **{f"rows_{name}": size for name, size in sizes.items()},

@@ -23,13 +23,19 @@ class ChecksRefused(Exception):
     """A blocking check failed, or never ran, on the version a step loaded; the message says which and what to run."""
 
 
-def blocking_checks(key: dg.AssetKey) -> list[dg.AssetCheckKey]:
-    """The blocking checks the code location defines on ``key`` (read from its definitions, whatever a run selected:
-    a job's own graph holds only its selection)."""
+def check_specs() -> list[dg.AssetCheckSpec]:
+    """Every check the code location defines, read from its definitions' public ``check_specs`` (whatever a run
+    selected: a job's own graph holds only its selection): those of its asset checks and those declared on assets."""
     from titlegen_assets.definitions import defs
 
-    return sorted((spec.key for checks in defs.asset_checks for spec in checks.check_specs
-                   if spec.asset_key == key and spec.blocking), key=lambda check: check.name)
+    return [spec for definition in [*defs.assets, *defs.asset_checks] if isinstance(definition, dg.AssetsDefinition)
+            for spec in definition.check_specs]
+
+
+def blocking_checks(key: dg.AssetKey) -> list[dg.AssetCheckKey]:
+    """The blocking checks the code location defines on ``key``."""
+    return sorted((spec.key for spec in check_specs() if spec.asset_key == key and spec.blocking),
+                  key=lambda check: check.name)
 
 
 def materialization_of(instance: dg.DagsterInstance, key: dg.AssetKey, version: str) -> dg.EventLogRecord | None:

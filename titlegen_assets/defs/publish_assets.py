@@ -43,7 +43,7 @@ class PublishConfig(dg.Config):
 def hf_repo(
     context: dg.AssetExecutionContext, config: PublishConfig, artifacts: ArtifactStore, hub: HuggingFaceHub,
     merged_hf_model: dict,
-) -> dg.Output[dict]:
+) -> dg.MaterializeResult[dict]:
     """The merged model, its certified GGUF files and its model card as one Hub commit; with no HF_TOKEN, the exact
     folder it would upload. The card is built from the lineage of the merged model it publishes.
 
@@ -102,9 +102,9 @@ def hf_repo(
         context.log.warning(f"hf_repo: HF_TOKEN is not set, so nothing was uploaded; the folder that would be "
                             f"uploaded to {repo_id} is {target}")
         metadata.update(target_kind="local folder (HF_TOKEN not set)")
-    return dg.Output({"path": str(target), "version": version, "repo_id": repo_id,
-                      "merged_version": merged_hf_model["version"], "gguf": {names[q]: certified[q] for q in certified}},
-                     data_version=dg.DataVersion(version), metadata=metadata)
+    manifest = {"path": str(target), "version": version, "repo_id": repo_id,
+                "merged_version": merged_hf_model["version"], "gguf": {names[q]: certified[q] for q in certified}}
+    return dg.MaterializeResult(value=manifest, data_version=dg.DataVersion(version), metadata=metadata)
 
 
 def already_published(instance: dg.DagsterInstance, version: str) -> dict | None:

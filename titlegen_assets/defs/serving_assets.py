@@ -73,7 +73,7 @@ class LatencyConfig(dg.Config):
 def ollama_model(
     context: dg.AssetExecutionContext, config: OllamaModelConfig, artifacts: ArtifactStore, ollama: OllamaServer,
     merged_hf_model: dict,
-) -> dg.Output[dict]:
+) -> dg.MaterializeResult[dict]:
     """The certified GGUF on the Ollama server, created through the official client with the training prompt and
     the gate's decoding; the Modelfile is written too. Refuses a merged model whose eval gate failed or never ran,
     whose gate compared it with another model than the one in service now, with no certified GGUF, or a file whose
@@ -111,11 +111,11 @@ def ollama_model(
         raise ollama_client.explain(error, host, server_version, name) from error
     digest = listed[name].digest if name in listed else "unknown"
     context.log.info(f"ollama_model {name}: sample title {response!r}")
-    return dg.Output(
-        {"name": name, "host": host, "digest": digest, "version": version, "merged_version": merged_hf_model["version"],
-         "keep_alive": config.keep_alive, "gguf": {quantization: sha256}, "served_rules": rules,
-         "rules": merged_hf_model["rules"], "inputs": {"merged_hf_model": merged_hf_model["version"],
-                                                      **merged_hf_model["inputs"]}},
+    return dg.MaterializeResult(
+        value={"name": name, "host": host, "digest": digest, "version": version,
+               "merged_version": merged_hf_model["version"], "keep_alive": config.keep_alive,
+               "gguf": {quantization: sha256}, "served_rules": rules, "rules": merged_hf_model["rules"],
+               "inputs": {"merged_hf_model": merged_hf_model["version"], **merged_hf_model["inputs"]}},
         data_version=dg.DataVersion(version),
         metadata={
             "model": name, "quantization": quantization, "gguf_sha256": sha256, "server_version": server_version,
@@ -211,7 +211,7 @@ def served_as_certified(context: dg.AssetCheckExecutionContext, artifacts: Artif
 def latency_report(
     context: dg.AssetExecutionContext, config: LatencyConfig, artifacts: ArtifactStore, ollama: OllamaServer,
     ollama_model: dict,
-) -> dg.Output[dict]:
+) -> dg.MaterializeResult[dict]:
     """p50/p95/p99 latency, time to first token and tokens/s of the served model, against the spec.
 
     Measures only the certified model: the gate passed on the merged model ollama_model was created from, the
@@ -247,8 +247,8 @@ def latency_report(
                               "time to first token": [s["ttft_ms"] for s in samples]},
                              report.with_suffix(".png"), f"latency_report: {ollama_model['name']}", "milliseconds")
     wall, ttft = summary["wall_ms"], summary["ttft_ms"]
-    return dg.Output(
-        {"path": str(report), **summary},
+    return dg.MaterializeResult(
+        value={"path": str(report), **summary},
         metadata={
             "p50_ms": wall["p50"], "p95_ms": wall["p95"], "p99_ms": wall["p99"], "ttft_p50_ms": ttft["p50"],
             "server_total_p50_ms": summary["server_total_ms"]["p50"], "tokens_per_second": summary["tokens_per_second"],

@@ -61,7 +61,7 @@ class MergeConfig(dg.Config):
           code_version=TRAINING_CODE, automation_condition=ON_NEW_INPUTS)
 def lora_adapter(
     context: dg.AssetExecutionContext, config: TrainingConfig, artifacts: ArtifactStore, cleaned_splits: dict
-) -> dg.Output[dict]:
+) -> dg.MaterializeResult[dict]:
     """A LoRA adapter for headline generation under ``adapters/<version>/``; an interrupted run resumes."""
     from titlegen_assets.training import environment
 
@@ -92,8 +92,8 @@ def lora_adapter(
                 "base_model_name": config.base_model, "base_model_identity": base_identity,
                 "inputs": {"cleaned_splits": cleaned_splits["version"], **cleaned_splits["inputs"]},
                 "source": cleaned_splits["source"], "rules": cleaned_splits["rules"]}
-    return dg.Output(
-        manifest,
+    return dg.MaterializeResult(
+        value=manifest,
         data_version=dg.DataVersion(version),
         metadata={
             "backend": backend,
@@ -125,7 +125,7 @@ def folder_size_mb(folder: Path) -> float:
 def merged_hf_model(
     context: dg.AssetExecutionContext, config: MergeConfig, artifacts: ArtifactStore,
     lora_adapter: dict,
-) -> dg.Output[dict]:
+) -> dg.MaterializeResult[dict]:
     """The adapter merged into a 16-bit Hugging Face folder under ``merged/<version>/``, reloaded and tried once on
     an article of its own test split (once per version), and the GGUF files made from it under ``gguf/<version>/``
     (what the eval gate scores and the consumers ship)."""
@@ -161,11 +161,11 @@ def merged_hf_model(
     context.log.info(f"merged_hf_model sample title: {sample!r} (reference {article['title']!r})")
     saved_config = json.loads((target / "config.json").read_text())
     lineage = {key: lora_adapter[key] for key in ("base_model_name", "base_model_identity", "source", "rules")}
-    return dg.Output(
-        {"path": str(target), "version": version, "base_model": lora_adapter["base_model"],
-         "backend": lora_adapter["backend"], "architecture": saved_config.get("model_type", "unknown"),
-         "gguf": gguf, "adapter_path": lora_adapter["path"],
-         "inputs": {"lora_adapter": lora_adapter["version"], **lora_adapter["inputs"]}, **lineage},
+    return dg.MaterializeResult(
+        value={"path": str(target), "version": version, "base_model": lora_adapter["base_model"],
+               "backend": lora_adapter["backend"], "architecture": saved_config.get("model_type", "unknown"),
+               "gguf": gguf, "adapter_path": lora_adapter["path"],
+               "inputs": {"lora_adapter": lora_adapter["version"], **lora_adapter["inputs"]}, **lineage},
         data_version=dg.DataVersion(version),
         metadata={
             "size_mb": folder_size_mb(target),

@@ -14,10 +14,11 @@ Always kept, whatever their age and ``--keep``:
 
 gc prints each of these with the reason. Beyond them, a version folder under the artifact root (``raw/``,
 ``splits/``, ``adapters/``, ``merged/``, ``gguf/``, ``hub/``, ``ollama/``, ``reports/<kind>/``) is kept when one of
-the last ``--keep`` materializations of any asset (or the last ``--keep`` evaluations of any asset check) names it in
-its ``path`` metadata (a step output manifest names the same folder as its materialization), when it is the GGUF or
-Ollama folder of a kept merged model (named by the merged model's version), or when anything in it was written in the
-last ``--min-age-hours`` (default a day: a version whose run has not recorded its materialization yet).
+the last ``--keep`` materializations of any asset (or the last ``--keep`` executions of any asset check the code
+location defines) names it in its ``path`` metadata (a step output manifest names the same folder as its
+materialization), when it is the GGUF or Ollama folder of a kept merged model (named by the merged model's version),
+or when anything in it was written in the last ``--min-age-hours`` (default a day: a version whose run has not
+recorded its materialization yet).
 
 Dagster's records are read from ``DAGSTER_HOME``: it must be the deployment's, or every version looks unused
 (an instance without any materialization is refused for that reason).
@@ -252,8 +253,19 @@ def remove(entry: Path) -> bool:
 
 def referenced_paths(instance, keep_last: int) -> set[Path]:
     """Every path named in the ``path``-typed metadata of the last ``keep_last`` materializations of each asset
-    and the last ``keep_last`` evaluations of each asset check recorded by this Dagster instance."""
+    and the last ``keep_last`` executions of each asset check the code location defines (one still running names
+    no path), recorded by this Dagster instance.
+
+    Each read is bounded by ``keep_last``. Materializations come through the public
+    ``DagsterInstance.fetch_materializations``. Dagster 1.13.27 has no public instance method for check evaluations:
+    ``get_event_records`` is deprecated for 2.0 (and read every record); the narrower calls that replace it
+    (dagster-io/dagster#15985) cover materializations, observations and run status only. So evaluations come, one
+    check key at a time as the guard reads them, through ``get_asset_check_execution_history``, an abstract method of
+    the public ``EventLogStorage`` class that every storage implements (the instance's ``event_log_storage`` property
+    that hands it out carries no ``@public`` mark)."""
     import dagster as dg
+
+    from titlegen_assets.defs.guard import check_specs
 
     def paths(metadata) -> set[Path]:
         return {Path(value.value) for value in metadata.values() if isinstance(value, dg.PathMetadataValue)}
@@ -264,14 +276,10 @@ def referenced_paths(instance, keep_last: int) -> set[Path]:
                         "DAGSTER_HOME to the deployment's (the folder holding its dagster.yaml) and run again")
     found = {path for key in keys for record in instance.fetch_materializations(key, limit=keep_last).records
              for path in paths(record.asset_materialization.metadata)}
-    per_check: dict = {}
-    evaluations = instance.get_event_records(dg.EventRecordsFilter(dg.DagsterEventType.ASSET_CHECK_EVALUATION))
-    for record in evaluations:  # newest first
-        evaluation = record.event_log_entry.dagster_event.event_specific_data
-        seen = per_check.setdefault(evaluation.asset_check_key, 0)
-        if seen < keep_last:
-            per_check[evaluation.asset_check_key] = seen + 1
-            found |= paths(evaluation.metadata)
+    for spec in check_specs():
+        for execution in instance.event_log_storage.get_asset_check_execution_history(spec.key, limit=keep_last):
+            if isinstance(execution.evaluation, dg.AssetCheckEvaluation):  # a running one holds its planned event
+                found |= paths(execution.evaluation.metadata)
     return found
 
 
