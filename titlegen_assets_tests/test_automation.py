@@ -63,6 +63,11 @@ def automation():
         yield Automation(instance)
 
 
+def _made(name: str, version: str = "v1") -> dg.AssetMaterialization:
+    """A materialization of ``name`` at data version ``version``, as the assets record theirs."""
+    return dg.AssetMaterialization(name, tags={"dagster/data_version": version})
+
+
 def _checks(checks_def: dg.AssetChecksDefinition, passed: bool, failing: str | None = None) -> list:
     return [dg.AssetCheckEvaluation(asset_key=spec.asset_key, check_name=spec.name,
                                     passed=passed if spec.name != failing else False)
@@ -74,13 +79,14 @@ def test_a_new_hub_commit_starts_the_data_stage_and_the_same_commit_again_starts
     dataset_at(hub, "a" * 40)
     assert automation.observe().data_version == "a" * 40
     hub.dataset_info.assert_called_with("AWeirdDev/zh-tw-pts-articles-sm", revision="main")
-    # training waits for cleaned_splits' blocking checks: they have not run on the new splits yet
-    assert automation.tick() == {"raw_dataset", "cleaned_splits"}
+    # stage by stage: cleaned_splits once raw_dataset exists at the new version, training once those splits passed
+    # their blocking checks
+    assert automation.tick() == {"raw_dataset"}
     automation.observe()
     assert automation.tick() == set()
     dataset_at(hub, "b" * 40)
     automation.observe()
-    assert automation.tick() == {"raw_dataset", "cleaned_splits"}
+    assert automation.tick() == {"raw_dataset"}
 
 
 def test_watched_source_is_observed_once_per_hour(automation, hub):
@@ -110,23 +116,42 @@ def test_a_failed_blocking_data_check_on_cleaned_splits_holds_training_until_the
     dataset_at(hub, "a" * 40)
     automation.observe()
     automation.tick()
-    automation.report(dg.AssetMaterialization("raw_dataset"), dg.AssetMaterialization("cleaned_splits"),
+    automation.report(_made("raw_dataset"), _made("cleaned_splits"),
                       *_checks(cleaned_splits_checks, passed=True, failing="no_leakage_between_splits"))
     assert automation.tick() == set()
     automation.report(*_checks(cleaned_splits_checks, passed=True))
-    assert automation.tick() == {"lora_adapter", "merged_hf_model"}
+    assert automation.tick() == {"lora_adapter"}
 
 
 def test_a_failed_eval_gate_launches_no_publish_or_serve_run(automation, hub):
     dataset_at(hub, "a" * 40)
     automation.observe()
     automation.tick()
-    automation.report(dg.AssetMaterialization("raw_dataset"), dg.AssetMaterialization("cleaned_splits"),
-                      *_checks(cleaned_splits_checks, passed=True), dg.AssetMaterialization("lora_adapter"),
-                      dg.AssetMaterialization("merged_hf_model"), *_checks(eval_gate, passed=False))
+    automation.report(_made("raw_dataset"), _made("cleaned_splits"),
+                      *_checks(cleaned_splits_checks, passed=True), _made("lora_adapter"),
+                      _made("merged_hf_model"), *_checks(eval_gate, passed=False))
     assert automation.tick() == set()
     automation.report(*_checks(eval_gate, passed=True))
     assert automation.tick() == {"hf_repo", "ollama_model"}  # latency_report waits for ollama_model's own check
+
+
+def test_data_made_again_at_the_same_version_starts_no_training(automation, hub):
+    """The weekly data_job on an unchanged commit, or a manual re-run: raw_dataset and cleaned_splits materialized
+    again with the data versions they had; nothing downstream is requested. A new version is."""
+    dataset_at(hub, "a" * 40)
+    automation.observe()
+    automation.tick()
+    automation.report(_made("raw_dataset"), _made("cleaned_splits"), *_checks(cleaned_splits_checks, passed=True))
+    assert automation.tick() == {"lora_adapter"}
+    automation.report(_made("lora_adapter"), _made("merged_hf_model"), *_checks(eval_gate, passed=True))
+    automation.tick()
+    automation.report(_made("hf_repo"), _made("ollama_model"))
+    automation.tick()
+    automation.report(_made("raw_dataset"), _made("cleaned_splits"), *_checks(cleaned_splits_checks, passed=True))
+    assert automation.tick() == set()
+    automation.report(_made("raw_dataset", "v2"), _made("cleaned_splits", "v2"),
+                      *_checks(cleaned_splits_checks, passed=True))
+    assert automation.tick() == {"lora_adapter"}
 
 
 def test_a_watched_local_file_is_versioned_by_its_content_hash(automation, monkeypatch, tmp_path):
@@ -137,7 +162,7 @@ def test_a_watched_local_file_is_versioned_by_its_content_hash(automation, monke
     automation.tick()
     data.write_text('{"content": "丙", "title": "丁"}\n', encoding="utf-8")
     assert automation.observe().data_version == "sha256:" + hashlib.sha256(data.read_bytes()).hexdigest()
-    assert automation.tick() == {"raw_dataset", "cleaned_splits"}
+    assert automation.tick() == {"raw_dataset"}
 
 
 def _materialize_raw_dataset(automation):
@@ -172,6 +197,19 @@ def test_raw_dataset_asks_the_hub_for_the_observed_commit_not_main(automation, a
 def test_raw_dataset_following_an_unobserved_source_says_how_to_observe_it(automation, artifact_root, hub):
     with pytest.raises(dg.Failure, match="watched_source has no observed version"):
         _materialize_raw_dataset(automation)
+
+
+def test_an_observation_of_another_source_is_not_lent_to_the_one_now_watched(automation, artifact_root, hub,
+                                                                             monkeypatch):
+    """The deployment now watches another dataset: the last commit observed of the old one is neither loaded for
+    the new one nor repeated for it when the Hub cannot be reached."""
+    dataset_at(hub, "a" * 40)
+    automation.observe()
+    monkeypatch.setenv("TITLEGEN_WATCH_DATASET", "newsroom/another-dataset")
+    with pytest.raises(dg.Failure, match="no observed version of newsroom/another-dataset"):
+        _materialize_raw_dataset(automation)
+    hub.dataset_info.side_effect = OSError("unreachable")
+    assert automation.observe().data_version is None
 
 
 def test_nothing_trains_by_surprise_the_automation_sensor_and_the_schedule_start_stopped():

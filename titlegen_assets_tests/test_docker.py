@@ -4,6 +4,7 @@ documented, the instance config passes Dagster's own validation, and nothing lis
 import re
 from pathlib import Path
 
+import dagster as dg
 import pytest
 import yaml
 
@@ -196,11 +197,31 @@ def test_one_gpu_run_at_a_time_by_the_gpu_pool_and_no_dead_tag_limit():
     assert GPU_POOL == "gpu"
 
 
-def test_helm_values_limit_the_gpu_pool_to_one_step_through_the_charts_concurrency_settings():
+def charts_instance_concurrency(values: dict) -> dict:
+    """The run coordinator and ``concurrency`` sections of the dagster.yaml the official chart (1.13) renders from
+    these values: its ``_concurrency.tpl`` writes ``concurrency.pools``/``runs`` in snake case, and its queued run
+    coordinator template writes ``queuedRunCoordinator``'s settings (here only ``maxConcurrentRuns``) as config."""
+    queued = values["dagsterDaemon"]["runCoordinator"]["config"]["queuedRunCoordinator"]
+    pools, runs = values["concurrency"].get("pools", {}), values["concurrency"].get("runs", {})
+    coordinator_config = {"max_concurrent_runs": queued["maxConcurrentRuns"]} if "maxConcurrentRuns" in queued else {}
+    return {
+        "run_coordinator": {"module": "dagster.core.run_coordinator", "class": "QueuedRunCoordinator",
+                            "config": coordinator_config},
+        "concurrency": {"pools": {"default_limit": pools["defaultLimit"], "granularity": pools["granularity"]},
+                        **({"runs": {"max_concurrent_runs": runs["maxConcurrentRuns"]}} if runs else {})},
+    }
+
+
+def test_helm_values_limit_the_gpu_pool_to_one_step_and_make_an_instance_dagster_loads():
+    """The chart's concurrency settings, and the instance they render to loads: Dagster refuses a run limit in
+    run_coordinator beside a ``concurrency`` block, so the limit of 4 runs sits in ``concurrency.runs``."""
     values = yaml.safe_load((DOCKER / "k8s" / "values.yaml").read_text())
-    assert values["concurrency"] == {"enabled": True, "pools": {"defaultLimit": 1, "granularity": "op"}}
+    assert values["concurrency"]["pools"] == {"defaultLimit": 1, "granularity": "op"}
     queued = values["dagsterDaemon"]["runCoordinator"]["config"]["queuedRunCoordinator"]
     assert "tagConcurrencyLimits" not in queued, "no run tag limit: nothing sets such a tag"
+    with dg.instance_for_test(overrides=charts_instance_concurrency(values)) as instance:
+        config = instance.get_concurrency_config()
+        assert config.pool_config.default_pool_limit == 1 and config.run_queue_config.max_concurrent_runs == 4
 
 
 def test_helm_values_mount_the_code_locations_artifact_root_into_run_and_step_pods():

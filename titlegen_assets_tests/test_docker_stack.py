@@ -185,7 +185,8 @@ def test_step_logs_of_run_containers_are_served_by_the_webserver(launched):
            ... on LogsCapturedEvent { fileKey stepKeys } } } } }""", {"id": run_id})
     captured = [e for e in result["logsForRun"]["events"] if e["__typename"] == "LogsCapturedEvent"]
     assert captured, "the run container reported no captured step logs"
-    file_key = captured[0]["fileKey"]
+    # data_job observes watched_source first: take the capture of raw_dataset's own step
+    file_key = next(e["fileKey"] for e in captured if "raw_dataset" in (e["stepKeys"] or []))
     logs = launched["stack"].graphql(
         """query($key: [String!]!) { capturedLogs(logKey: $key) { stderr stdout } }""",
         {"key": [run_id, "compute_logs", file_key]})["capturedLogs"]

@@ -23,7 +23,7 @@ def watched_source() -> WatchedSource:
     path = os.environ.get("TITLEGEN_WATCH_FILE")
     if path:
         return WatchedSource("file", path)
-    return WatchedSource("hub", os.environ.get("TITLEGEN_WATCH_DATASET", HUB_DATASET))
+    return WatchedSource("hub", os.environ.get("TITLEGEN_WATCH_DATASET") or HUB_DATASET)
 
 
 def current_version(source: WatchedSource, dataset_commit) -> str:

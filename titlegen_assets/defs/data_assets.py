@@ -111,10 +111,15 @@ def _drops_in_words(report: CleaningReport) -> str:
 WATCHED_SOURCE = dg.AssetKey("watched_source")
 
 
-def latest_observed_version(instance: dg.DagsterInstance) -> Optional[str]:
-    """The data version of watched_source's latest observation in Dagster's event log; None before the first."""
+def latest_observed_version(instance: dg.DagsterInstance, source: watch.WatchedSource) -> Optional[str]:
+    """The data version of watched_source's latest observation in Dagster's event log, when that observation was of
+    ``source`` (the deployment may since watch another dataset or file); None before the first such."""
     records = instance.fetch_observations(dg.AssetRecordsFilter(asset_key=WATCHED_SOURCE), limit=1).records
-    return records[0].asset_observation.data_version if records else None
+    if not records:
+        return None
+    metadata = records[0].asset_observation.metadata
+    seen = (getattr(metadata.get("source"), "value", None), getattr(metadata.get("location"), "value", None))
+    return records[0].asset_observation.data_version if seen == (source.kind, source.location) else None
 
 
 @dg.observable_source_asset(group_name="data", automation_condition=OBSERVE_SCHEDULE)
@@ -130,7 +135,7 @@ def watched_source(context: dg.AssetExecutionContext, hub: HuggingFaceHub) -> dg
         reason = (f"cannot read {source.location} ({type(error).__name__}: {str(error)[:300]}); "
                   "will try again at the next observation")
         context.log.warning(f"watched_source: {reason}")
-        previous = latest_observed_version(context.instance)
+        previous = latest_observed_version(context.instance, source)
         return dg.ObserveResult(data_version=dg.DataVersion(previous) if previous else None,
                                 metadata={**where, "unreadable": reason})
     context.log.info(f"watched_source: {source.location} at {version}")
@@ -142,8 +147,8 @@ def _read_watched(context: dg.AssetExecutionContext, config: RawDatasetConfig, h
     automation started on a new commit loads that commit, even if the branch moved since (as the retraining
     sensor's pinned run config used to)."""
     source = watch.watched_source()
-    observed = latest_observed_version(context.instance)
-    if observed is None:
+    observed = latest_observed_version(context.instance, source)
+    if observed is None:  # never observed, or the latest observation was of another source
         raise dg.Failure(f"raw_dataset: watched_source has no observed version of {source.location} yet: observe it "
                          "(run data_job, or turn on default_automation_condition_sensor under Automation), or set "
                          "raw_dataset's source to hub, file or sample")
