@@ -108,13 +108,10 @@ def _drops_in_words(report: CleaningReport) -> str:
     return ", ".join(f"{rule}: {count}" for rule, count in report.dropped.items() if count) or "no rows read"
 
 
-WATCHED_SOURCE = dg.AssetKey("watched_source")
-
-
 def latest_observed_version(instance: dg.DagsterInstance, source: watch.WatchedSource) -> Optional[str]:
     """The data version of watched_source's latest observation in Dagster's event log, when that observation was of
     ``source`` (the deployment may since watch another dataset or file); None before the first such."""
-    records = instance.fetch_observations(dg.AssetRecordsFilter(asset_key=WATCHED_SOURCE), limit=1).records
+    records = instance.fetch_observations(dg.AssetRecordsFilter(asset_key=watched_source.key), limit=1).records
     if not records:
         return None
     metadata = records[0].asset_observation.metadata
