@@ -232,12 +232,13 @@ def test_helm_values_mount_the_code_locations_artifact_root_into_run_and_step_po
     assert deployment["dagsterApiGrpcArgs"] == ["-m", "titlegen_assets.definitions"]
     env = {e["name"]: e["value"] for e in deployment["env"]}
     assert env["TITLEGEN_EXECUTOR"] == "k8s"
-    assert values["runLauncher"]["type"] == "K8sRunLauncher"
-    launcher = values["runLauncher"]["config"]["k8sRunLauncher"]
-    for pod in (deployment, launcher):
-        claims = {v["name"]: v["persistentVolumeClaim"]["claimName"] for v in pod["volumes"]}
-        mounted = {m["mountPath"]: claims[m["name"]] for m in pod["volumeMounts"]}
-        assert mounted.get(env["TITLEGEN_HOME"]) == "titlegen-artifacts", pod
+    launcher = values["runLauncher"]["config"]["customRunLauncher"]  # the K8sRunLauncher (test_k8s_values.py)
+    assert launcher["class"] == "K8sRunLauncher"
+    for volumes, mounts in ((deployment["volumes"], deployment["volumeMounts"]),
+                            (launcher["config"]["volumes"], launcher["config"]["volume_mounts"])):
+        claims = {v["name"]: v["persistentVolumeClaim"]["claimName"] for v in volumes}
+        mounted = {m["mountPath"]: claims[m["name"]] for m in mounts}
+        assert mounted.get(env["TITLEGEN_HOME"]) == "titlegen-artifacts", volumes
 
 
 # --- issue 21: secrets, confinement, the public proxy, the Helm values ---------------------------------------------
@@ -300,10 +301,10 @@ def test_helm_values_pin_the_image_run_non_root_and_take_the_database_password_f
     tag = str(deployment["image"]["tag"])
     assert tag != "latest" and re.search(r"\d", tag), tag
     assert deployment["image"]["pullPolicy"] in ("IfNotPresent", "Always")
-    run_config = values["runLauncher"]["config"]["k8sRunLauncher"]["runK8sConfig"]
-    for pod in (deployment["podSecurityContext"], run_config["podSpecConfig"]["securityContext"]):
+    run_config = values["runLauncher"]["config"]["customRunLauncher"]["config"]["run_k8s_config"]
+    for pod in (deployment["podSecurityContext"], run_config["pod_spec_config"]["securityContext"]):
         assert pod["runAsNonRoot"] is True and pod["runAsUser"] != 0
-    for container in (deployment["securityContext"], run_config["containerConfig"]["securityContext"]):
+    for container in (deployment["securityContext"], run_config["container_config"]["securityContext"]):
         assert container["allowPrivilegeEscalation"] is False and container["capabilities"]["drop"] == ["ALL"]
     assert values["postgresql"]["enabled"] is False and "postgresqlPassword" not in values["postgresql"]
     assert values["generatePostgresqlPasswordSecret"] is False and values["global"]["postgresqlSecretName"]

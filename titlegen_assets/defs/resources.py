@@ -200,11 +200,16 @@ def production_resources() -> dict:
 
 
 def step_executor():
-    """TITLEGEN_EXECUTOR=k8s runs each step in its own pod (Helm deployments), so GPU steps get the GPU request."""
+    """TITLEGEN_EXECUTOR=k8s runs each step in its own pod (Helm deployments), so GPU steps get the GPU request.
+
+    The executor is configured here and takes no run config: its ``step_k8s_config``, ``volumes``, ``env_secrets``
+    or ``service_account_name`` would shape step pods past the run launcher's allowlist, so a step pod is the run
+    launcher's config plus the op's own ``dagster-k8s/config`` tag (code), and a run config naming any is refused.
+    """
     import os
 
     if os.environ.get("TITLEGEN_EXECUTOR") == "k8s":
         from dagster_k8s import k8s_job_executor
 
-        return k8s_job_executor
+        return k8s_job_executor.configured(lambda _: {}, name="k8s", config_schema={})
     return None
