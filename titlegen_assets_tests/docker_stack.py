@@ -2,11 +2,11 @@
 
 The running Docker engine is used; only when asked (``TITLEGEN_DOCKER_SUITE=install``, which ``.ci/run`` sets) is
 Debian's docker.io installed and an engine started when none answers, and otherwise the suite is skipped. Base
-images the Dockerfiles name are stood in for by local builds (``docker_standins/``), since no registry can be reached; the CPU image is built
-from ``docker/Dockerfile`` with torch from the machine's local wheel folder and llama.cpp from the machine's build,
-and tagged a second time as the suite's GPU image; then ``docker/compose.yaml`` runs with Compose v1 (the one Debian
-ships). Every image this suite makes has a name of its own under ``titlegen-test/``, mapped in through the compose
-environment, so a user's images are never shadowed.
+images the Dockerfiles name are stood in for by local builds (``docker_standins/``), since no registry can be
+reached; the CPU image is built from ``docker/Dockerfile`` with torch from the machine's local wheel folder and
+llama.cpp from the machine's build, and tagged a second time as the suite's GPU image; then ``docker/compose.yaml``
+runs with Compose v1 (the one Debian ships). Every image this suite makes has a name of its own under
+``titlegen-test/``, mapped in through the compose environment, so a user's images are never shadowed.
 Everything started here is stopped by id when the suite ends, and every image, container, volume and network it
 made is removed (:class:`DockerInventory`); nothing that was there before is touched, and the suite refuses to start
 over a volume or network with one of the stack's fixed names (:func:`refuse_existing_names`).
@@ -46,8 +46,8 @@ CPU_IMAGE = "titlegen-test/titlegen:cpu"
 #: The GPU code location's image: the CPU image under a name of its own, since the GPU image (nvidia/cuda base)
 #: cannot be pulled or built here. The name alone shows which location's image a run container started from.
 GPU_IMAGE = "titlegen-test/titlegen:gpu"
-#: compose.yaml's image variables, pointed at the suite's images
-#: (Ollama's service is only created, never started: any local image will do)
+#: compose.yaml's image variables, pointed at the suite's images (Ollama's service is only created, to inspect what
+#: it publishes, never started: any local image will do)
 IMAGE_ENV = {"TITLEGEN_PYTHON_IMAGE": STANDIN_IMAGES["python"], "TITLEGEN_POSTGRES_IMAGE": STANDIN_IMAGES["postgres"],
              "TITLEGEN_NGINX_IMAGE": STANDIN_IMAGES["nginx"], "TITLEGEN_CPU_IMAGE": CPU_IMAGE,
              "TITLEGEN_GPU_IMAGE": GPU_IMAGE, "TITLEGEN_OLLAMA_IMAGE": STANDIN_IMAGES["python"]}

@@ -122,7 +122,8 @@ def test_titlegen_gc_in_the_daemon_sees_the_artifact_volume_the_runs_write():
     launcher = yaml.safe_load((DOCKER / "dagster.yaml").read_text())["run_launcher"]["config"]
     run_mounts = dict(m.split(":")[:2] for m in launcher["container_kwargs"]["volumes"])
     daemon_mounts = {target: COMPOSE["volumes"][source]["name"] for source, target in
-                     (m.split(":")[:2] for m in COMPOSE["services"]["daemon"]["volumes"]) if source in COMPOSE["volumes"]}
+                     (m.split(":")[:2] for m in COMPOSE["services"]["daemon"]["volumes"])
+                     if source in COMPOSE["volumes"]}
     root = COMPOSE["services"]["daemon"]["environment"]["TITLEGEN_HOME"]
     assert run_mounts.get(daemon_mounts.get(root)) == root, (daemon_mounts, root)
 
