@@ -1,13 +1,15 @@
 """Brings up the real Docker stack for the `docker` test suite, and takes it down again.
 
-A Docker engine (Debian's docker.io) is installed and started when none answers; base images the Dockerfiles name
-are stood in for by local builds (``docker_standins/``), since no registry can be reached; the CPU image is built
-from ``docker/Dockerfile`` with torch from the machine's local wheel folder and llama.cpp from the machine's build,
-and tagged a second time as the suite's GPU image; then ``docker/compose.yaml`` runs with Compose v1 (the one Debian
-ships). Every image this suite makes has a name of its own under ``titlegen-test/``, mapped in through the compose
-environment, so a user's images are never shadowed.
+The running Docker engine is used; only when asked (``TITLEGEN_DOCKER_SUITE=install``, which ``.ci/run`` sets) is
+Debian's docker.io installed and an engine started when none answers, and otherwise the suite is skipped. Base
+images the Dockerfiles name are stood in for by local builds (``docker_standins/``), since no registry can be
+reached; the CPU image is built from ``docker/Dockerfile`` with torch from the machine's local wheel folder and
+llama.cpp from the machine's build, and tagged a second time as the suite's GPU image; then ``docker/compose.yaml``
+runs with Compose v1 (the one Debian ships). Every image this suite makes has a name of its own under
+``titlegen-test/``, mapped in through the compose environment, so a user's images are never shadowed.
 Everything started here is stopped by id when the suite ends, and every image, container, volume and network it
-made is removed (:class:`DockerInventory`).
+made is removed (:class:`DockerInventory`); nothing that was there before is touched, and the suite refuses to start
+over a volume or network with one of the stack's fixed names (:func:`refuse_existing_names`).
 """
 
 from __future__ import annotations
@@ -44,13 +46,16 @@ CPU_IMAGE = "titlegen-test/titlegen:cpu"
 #: The GPU code location's image: the CPU image under a name of its own, since the GPU image (nvidia/cuda base)
 #: cannot be pulled or built here. The name alone shows which location's image a run container started from.
 GPU_IMAGE = "titlegen-test/titlegen:gpu"
-#: compose.yaml's image variables, pointed at the suite's images
+#: compose.yaml's image variables, pointed at the suite's images (Ollama's service is only created, to inspect what
+#: it publishes, never started: any local image will do)
 IMAGE_ENV = {"TITLEGEN_PYTHON_IMAGE": STANDIN_IMAGES["python"], "TITLEGEN_POSTGRES_IMAGE": STANDIN_IMAGES["postgres"],
              "TITLEGEN_NGINX_IMAGE": STANDIN_IMAGES["nginx"], "TITLEGEN_CPU_IMAGE": CPU_IMAGE,
-             "TITLEGEN_GPU_IMAGE": GPU_IMAGE}
+             "TITLEGEN_GPU_IMAGE": GPU_IMAGE, "TITLEGEN_OLLAMA_IMAGE": STANDIN_IMAGES["python"]}
 PROJECT = "titlegen-ci"
 TORCH_INDEX_PORT = 38765
 KEEP_IMAGES_ENV = "TITLEGEN_TEST_KEEP_IMAGES"
+#: set to "install" (``.ci/run`` does) to let the suite apt-get install and start an engine when none answers
+SUITE_ENV = "TITLEGEN_DOCKER_SUITE"
 
 
 def log(message: str) -> None:
@@ -77,11 +82,17 @@ def engine_answers() -> bool:
 
 @contextmanager
 def docker_engine(hook_log: Path):
-    """The running engine, or one installed with apt-get and started here (with the NVIDIA hook stand-in on its
-    PATH, so NVIDIA device requests start). Yields whether this suite started it; stops only what it started."""
+    """The running engine, or, only when ``TITLEGEN_DOCKER_SUITE=install`` asks for it, one installed with apt-get
+    and started here (with the NVIDIA hook stand-in on its PATH, so NVIDIA device requests start); otherwise the
+    suite is skipped, the host left as it is. Yields whether this suite started it; stops only what it started."""
     if engine_answers():
         yield False
         return
+    if os.environ.get(SUITE_ENV) != "install":
+        import pytest
+
+        pytest.skip(f"no Docker engine answers: the Docker suite is skipped. Start one, or set {SUITE_ENV}=install "
+                    "to let the suite install Debian's docker.io with apt-get and start it (as root; .ci/run does)")
     if shutil.which("dockerd") is None:
         log(f"installing {' '.join(ENGINE_PACKAGES)} with apt-get")
         run("apt-get", "update", timeout=600)
@@ -270,6 +281,10 @@ class DockerInventory:
             networks=listed("network", "ls", "-q", "--no-trunc"),
         )
 
+    def gone_since(self, before: DockerInventory) -> DockerInventory:
+        """What ``before`` held that is no longer here (the suite must leave it all)."""
+        return before.new_since(self)
+
     def new_since(self, before: DockerInventory) -> DockerInventory:
         return DockerInventory(*(getattr(self, k) - getattr(before, k) for k in
                                  ("images", "tags", "containers", "volumes", "networks")))
@@ -305,6 +320,28 @@ class DockerInventory:
         return left
 
 
+def fixed_names(compose: dict, project: str) -> tuple[set[str], set[str]]:
+    """The volume and network names the stack takes on the engine: a ``name:`` of its own, or the project's prefix."""
+    def named(section: str) -> set[str]:
+        return {(spec or {}).get("name") or f"{project}_{key}" for key, spec in compose.get(section, {}).items()}
+
+    return named("volumes"), named("networks")
+
+
+def refuse_existing_names(compose: dict, project: str = PROJECT) -> None:
+    """Raises when a volume or network the stack would create is already on the engine (a real stack's, or a
+    crashed suite's): compose would reuse it, the suite's runs would write into it and join its network, and it is
+    not the suite's to remove."""
+    volumes, networks = fixed_names(compose, project)
+    taken = sorted(volumes & set(docker("volume", "ls", "-q").stdout.split())) + sorted(
+        networks & set(docker("network", "ls", "--format", "{{.Name}}").stdout.split()))
+    if taken:
+        raise RuntimeError(f"the Docker engine already holds {', '.join(taken)}, which the suite's stack would take "
+                           "over (a real titlegen stack's, or a crashed suite's): the suite does not run beside it "
+                           "and never removes what it did not create. Stop that stack, or remove them yourself if "
+                           "they are disposable (docker volume rm / docker network rm), then run again")
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -312,6 +349,8 @@ def free_port() -> int:
 
 
 OLLAMA_DOUBLE_COMPOSE = Path(__file__).resolve().parent / "compose.ollama-double.yaml"
+#: the port the webserver listens on inside its container (compose.yaml's command)
+UI_PORT = 3000
 #: what the suite configures through the env file, to prove the settings reach the containers
 DAGSTER_MEM_LIMIT = "3g"
 
@@ -327,8 +366,11 @@ class Stack:
     tls_cert: Path
 
     @property
-    def ui_port(self) -> int:
-        return int(self.settings["DAGSTER_UI_PORT"])
+    def ui_address(self) -> str:
+        """The webserver's address on the stack's network: the UI is not published on the host (it has no login);
+        the host reaches a container's address on its bridge directly."""
+        return docker("inspect", "--format", '{{(index .NetworkSettings.Networks "titlegen").IPAddress}}',
+                      self.container("webserver")).stdout.strip()
 
     @property
     def proxy_port(self) -> int:
@@ -358,7 +400,7 @@ class Stack:
         """A query against the webserver's GraphQL endpoint, as the UI sends it."""
         import httpx
 
-        response = httpx.post(f"http://127.0.0.1:{self.ui_port}/graphql", json={"query": query,
+        response = httpx.post(f"http://{self.ui_address}:{UI_PORT}/graphql", json={"query": query,
                               "variables": variables or {}}, timeout=60)
         response.raise_for_status()
         body = response.json()
@@ -372,11 +414,12 @@ class Stack:
         return [line.split("\t") for line in out.splitlines() if line]
 
     def down(self) -> None:
-        """Stops and removes by id what compose started, then its networks and volumes."""
+        """Stops and removes by id what compose started. Its networks and volumes are left to the suite's
+        inventory, which removes only what is new (``compose down -v`` would remove a fixed-name volume whoever made
+        it)."""
         ids = self.compose("--profile", "public", "ps", "-q", check=False).stdout.split()
         if ids:
             docker("rm", "-f", "-v", *ids, check=False)
-        self.compose("--profile", "public", "down", "-v", "--remove-orphans", check=False)
 
 
 def proxy_files(workdir: Path) -> tuple[dict, tuple[str, str], Path]:
@@ -407,7 +450,7 @@ def compose_stack(workdir: Path):
     proxy_settings, credentials, cert = proxy_files(workdir)
     settings.update(POSTGRES_PASSWORD=secrets.token_hex(12), DAGSTER_UI_PORT=str(free_port()), HF_TOKEN="",
                     DOCKER_GID=str(os.stat("/var/run/docker.sock").st_gid), OLLAMA_HOST="http://ollama_double:11434",
-                    DAGSTER_MEM_LIMIT=DAGSTER_MEM_LIMIT,
+                    DAGSTER_MEM_LIMIT=DAGSTER_MEM_LIMIT, OLLAMA_CPUS="1",
                     **IMAGE_ENV, **proxy_settings)
     env_file = workdir / "compose.env"
     env_file.write_text("".join(f"{k}={v}\n" for k, v in settings.items()))
@@ -420,6 +463,8 @@ def compose_stack(workdir: Path):
         stack.compose("--profile", "public", "up", "-d", "--no-build", "--no-deps", "ollama_double", "proxy",
                       timeout=300)
         stack.wait_healthy(["ollama_double"], timeout_s=120)
+        log("compose create: ollama (not started: its image cannot be had; created to inspect what it publishes)")
+        stack.compose("up", "--no-start", "--no-deps", "ollama", timeout=120)
         yield stack
     finally:
         stack.down()

@@ -1,5 +1,6 @@
 """What can be checked of the Docker stack without a Docker engine: files parse, references exist, variables are
-documented, the instance config passes Dagster's own validation, and nothing listens unauthenticated off-host."""
+documented, the instance config passes Dagster's own validation, and nothing unauthenticated is published on the host
+but in the single-user mode."""
 
 import re
 from pathlib import Path
@@ -10,6 +11,7 @@ import yaml
 
 DOCKER = Path(__file__).resolve().parents[1] / "docker"
 COMPOSE = yaml.safe_load((DOCKER / "compose.yaml").read_text())
+LOCAL_MODE = yaml.safe_load((DOCKER / "compose.local.yaml").read_text())
 VARIABLE = re.compile(r"\$\{(\w+)(?::-([^}]*))?(?:[:?][^}]*)?\}")
 
 
@@ -37,7 +39,7 @@ def test_every_file_a_dockerfile_copies_exists(dockerfile):
 
 def test_every_variable_the_compose_file_uses_is_in_env_example():
     """Variables without a default are set in .env.example; those with one are at least named there (commented)."""
-    text = (DOCKER / "compose.yaml").read_text()
+    text = (DOCKER / "compose.yaml").read_text() + (DOCKER / "compose.local.yaml").read_text()
     required = {m.group(1) for m in VARIABLE.finditer(text) if m.group(2) is None}
     defaulted = {m.group(1) for m in VARIABLE.finditer(text) if m.group(2) is not None}
     lines = (DOCKER / ".env.example").read_text().splitlines()
@@ -56,11 +58,15 @@ def test_files_mounted_into_services_exist_or_are_documented_secrets():
                 assert (DOCKER / source).exists() or source == "./proxy/htpasswd", source
 
 
-def test_the_stack_exposes_no_unauthenticated_port_off_the_host():
-    for name, service in COMPOSE["services"].items():
-        for port in service.get("ports", []):
-            if name != "proxy":
-                assert port.startswith("127.0.0.1:"), f"{name} publishes {port} beyond loopback"
+def test_only_the_proxy_is_published_on_the_host_and_the_single_user_mode_only_on_loopback():
+    """The UI and Ollama have no login: compose.yaml publishes neither (any local account could use a loopback
+    port); compose.local.yaml, for a machine nobody else uses, publishes exactly those two on 127.0.0.1."""
+    published = {name for name, service in COMPOSE["services"].items() if service.get("ports")}
+    assert published == {"proxy"}, f"published on the host without a login: {published - {'proxy'}}"
+    local = {name: service["ports"] for name, service in LOCAL_MODE["services"].items()}
+    assert set(local) == {"webserver", "ollama"} and set(LOCAL_MODE) == {"services"}
+    for name, ports in local.items():
+        assert all(port.startswith("127.0.0.1:") for port in ports), f"{name} publishes {ports} beyond loopback"
     proxy = COMPOSE["services"]["proxy"]
     assert proxy["profiles"] == ["public"]
     assert "auth_basic_user_file" in (DOCKER / "proxy" / "nginx.conf").read_text()
@@ -73,17 +79,24 @@ def test_ollama_gets_the_gpu_and_every_long_running_service_has_a_health_check()
         assert "healthcheck" in services[name], name
 
 
-def test_every_image_is_pinned_to_a_version():
+def test_every_image_that_is_pulled_is_pinned_to_a_version_and_a_digest():
+    """compose's image defaults, its build argument defaults and the Dockerfiles' base images (the test suite maps
+    them to local stand-ins): a version to read, and the digest that makes a re-pushed tag harmless."""
     built_here = {s["image"] for s in COMPOSE["services"].values() if "build" in s}
     images = [with_defaults(s["image"]) for s in COMPOSE["services"].values() if s["image"] not in built_here]
+    images += [with_defaults(arg) for s in COMPOSE["services"].values() if "build" in s
+               for arg in s["build"].get("args", {}).values()]
     for dockerfile in ("Dockerfile", "Dockerfile.gpu"):
         text = (DOCKER / dockerfile).read_text()
         args = dict(re.findall(r"^ARG\s+(\w+)=(\S+)", text, re.M))
         images += [re.sub(r"\$\{(\w+)\}", lambda m: args[m.group(1)], image)
                    for image in re.findall(r"^FROM\s+(\S+)", text, re.M)]
+    assert len(images) >= 6, images   # postgres, ollama, nginx; python in compose and Dockerfile (twice); cuda
     for image in images:
-        name, _, tag = image.rpartition(":")
+        reference, _, digest = image.partition("@")
+        name, _, tag = reference.rpartition(":")
         assert name and re.search(r"\d", tag) and tag != "latest", f"{image} is not pinned to a version"
+        assert re.fullmatch(r"sha256:[0-9a-f]{64}", digest), f"{image} is not pinned to a digest"
 
 
 def test_run_containers_join_the_stacks_network_and_volumes_and_the_webserver_reads_their_step_logs():
@@ -101,6 +114,38 @@ def test_run_containers_join_the_stacks_network_and_volumes_and_the_webserver_re
                         (m.split(":")[:2] for m in COMPOSE["services"]["webserver"]["volumes"])}
     logs_volume = COMPOSE["volumes"][webserver_mounts[logs_dir]]["name"]
     assert run_mounts[logs_volume] == logs_dir
+
+
+def test_titlegen_gc_in_the_daemon_sees_the_artifact_volume_the_runs_write():
+    """The README runs ``titlegen gc`` in the daemon (it has the instance's DAGSTER_HOME): the artifact root there
+    must be the volume run containers write, not the image's empty folder."""
+    launcher = yaml.safe_load((DOCKER / "dagster.yaml").read_text())["run_launcher"]["config"]
+    run_mounts = dict(m.split(":")[:2] for m in launcher["container_kwargs"]["volumes"])
+    daemon_mounts = {target: COMPOSE["volumes"][source]["name"] for source, target in
+                     (m.split(":")[:2] for m in COMPOSE["services"]["daemon"]["volumes"])
+                     if source in COMPOSE["volumes"]}
+    root = COMPOSE["services"]["daemon"]["environment"]["TITLEGEN_HOME"]
+    assert run_mounts.get(daemon_mounts.get(root)) == root, (daemon_mounts, root)
+
+
+def test_without_an_engine_the_docker_suite_skips_in_one_line_unless_asked_to_install_one(monkeypatch):
+    """Left to itself the suite never changes the host: no apt-get, no dockerd, one line saying how to ask. The
+    variable it names is the one .ci/run sets."""
+    from titlegen_assets_tests import docker_stack
+
+    commands = []
+    monkeypatch.setattr(docker_stack, "engine_answers", lambda: False)
+    monkeypatch.setattr(docker_stack, "run", lambda *args, **kwargs: commands.append(args))
+    monkeypatch.setattr(docker_stack.subprocess, "Popen", lambda *args, **kwargs: commands.append(args))
+    monkeypatch.delenv(docker_stack.SUITE_ENV, raising=False)
+    with pytest.raises(pytest.skip.Exception) as skipped:
+        with docker_stack.docker_engine(Path("/nonexistent/hook.log")):
+            pass
+    assert commands == [], f"the suite ran {commands} without being asked"
+    message = str(skipped.value)
+    assert "\n" not in message and f"{docker_stack.SUITE_ENV}=install" in message, message
+    ci = (DOCKER.parent / ".ci" / "run").read_text()
+    assert re.search(rf"^export {docker_stack.SUITE_ENV}=install$", ci, re.M), "CI must ask for an engine"
 
 
 def test_every_variable_the_launcher_forwards_is_set_for_the_daemon():
@@ -143,7 +188,7 @@ def run_container_kwargs(location_service: str) -> dict:
     launcher = shipped_instance_config("run_launcher")["run_launcher"]["config"]
     context = COMPOSE["services"][location_service]["environment"].get("DAGSTER_CONTAINER_CONTEXT")
     merged = DockerContainerContext(container_kwargs=launcher["container_kwargs"]).merge(
-        DockerContainerContext.create_from_config(json.loads(context) if context else None))
+        DockerContainerContext.create_from_config(json.loads(with_defaults(context)) if context else None))
     return dict(merged.container_kwargs)
 
 
@@ -175,11 +220,16 @@ def test_each_code_server_names_its_own_image_as_the_image_of_its_runs():
                      "docker/Dockerfile.gpu": COMPOSE["services"]["titlegen_gpu_code"]["image"]}
 
 
-def test_gpu_runs_get_every_nvidia_gpu_and_more_memory_and_keep_the_confinement_cpu_runs_get_no_gpu():
+def test_gpu_runs_get_the_deployments_gpu_count_and_more_memory_and_cpus_and_keep_the_confinement():
+    """TITLEGEN_GPUS GPUs (1 unless set), not every GPU of the host (count -1); CPU runs no GPU. Both a CPU limit
+    as a CFS quota, which the engine accepts on any host (nano_cpus above the host's CPU count is refused)."""
     gpu, cpu = run_container_kwargs("titlegen_gpu_code"), run_container_kwargs("titlegen_code")
-    assert gpu["device_requests"] == [{"driver": "nvidia", "count": -1, "capabilities": [["gpu"]]}]
+    assert gpu["device_requests"] == [{"driver": "nvidia", "count": 1, "capabilities": [["gpu"]]}]
+    assert "${TITLEGEN_GPUS:-1}" in COMPOSE["services"]["titlegen_gpu_code"]["environment"]["DAGSTER_CONTAINER_CONTEXT"]
     assert gpu["mem_limit"] == "48g" and cpu["mem_limit"] == "8g"
     assert "device_requests" not in cpu
+    assert (gpu["cpu_quota"] / gpu["cpu_period"], cpu["cpu_quota"] / cpu["cpu_period"]) == (8, 4)
+    assert "nano_cpus" not in gpu and "nano_cpus" not in cpu
     for kwargs in (gpu, cpu):  # container_kwargs merge key by key: the GPU context must not drop the confinement
         assert kwargs["user"] == "10001:10001" and kwargs["cap_drop"] == ["ALL"]
         assert kwargs["security_opt"] == ["no-new-privileges:true"] and kwargs["pids_limit"] > 0
@@ -259,6 +309,7 @@ def test_every_service_restarts_drops_capabilities_and_has_limits(service):
     assert config["security_opt"] == ["no-new-privileges:true"]
     assert config["cap_drop"] == ["ALL"] and "cap_add" not in config
     assert with_defaults(str(config["mem_limit"]))
+    assert float(with_defaults(str(config["cpus"]))) > 0, f"{service} has no CPU limit"
     assert isinstance(config["pids_limit"], int) and config["pids_limit"] > 0, "Compose v1 passes strings on"
     if service != "ollama":  # the official Ollama image has no other user (README, "Security")
         assert str(config["user"]).split(":")[0] not in ("", "0", "root")

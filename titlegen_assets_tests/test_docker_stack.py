@@ -9,10 +9,12 @@ Run with ``python -m pytest -m docker -s`` (see benchmarks/RESULTS.md for times)
 the CPU image tagged as the suite's GPU image (TITLEGEN_GPU_IMAGE), so its training run starts from that name with
 the NVIDIA device request; Ollama is the REST API double (compose.ollama-double.yaml). The suite removes every image,
 container, volume and network it made; set TITLEGEN_TEST_KEEP_IMAGES=1 to keep its images (all named
-titlegen-test/...) for a faster next run.
+titlegen-test/...) for a faster next run. It runs on the engine that answers; it installs and starts one only when
+TITLEGEN_DOCKER_SUITE=install asks (.ci/run), and is skipped otherwise.
 """
 
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -31,6 +33,7 @@ SHORT_TRAINING = {"max_steps": 2, "checkpoint_steps": 2, "logging_steps": 1}
 RUN_TIMEOUT_S = 600
 #: the run tag where dagster-docker's launcher records the image it started the run container from
 DOCKER_IMAGE_TAG = "dagster/image"
+COMPOSE = yaml.safe_load((docker_stack.DOCKER / "compose.yaml").read_text())
 #: where each run of the suite is submitted: docker/workspace.yaml's locations, each a Definitions (one repository)
 CPU_JOB, GPU_JOB = ({"repository_location_name": name, "repository_name": "__repository__"}
                     for name in ("titlegen_cpu", "titlegen_gpu"))
@@ -39,6 +42,23 @@ CPU_JOB, GPU_JOB = ({"repository_location_name": name, "repository_name": "__rep
 def smoke_config(*ops: str, **overrides: dict) -> dict:
     """The smoke run config for these ops only (a run refuses config for ops it does not execute)."""
     return {"ops": {op: {"config": {**DEMO_OPS.get(op, {}).get("config", {}), **overrides.get(op, {})}} for op in ops}}
+
+
+def test_the_suite_refuses_to_start_over_a_fixed_name_volume_it_did_not_create_and_leaves_it():
+    """A volume named like the stack's (here the HF cache, which compose would reuse and ``compose down -v`` used to
+    remove) stops the suite with a message naming it, and is still there afterwards. Runs before the stack is up."""
+    if not docker_stack.engine_answers():
+        pytest.skip("no Docker engine answers (the stack's tests say how to ask for one)")
+    volume = "titlegen_hf_cache"
+    if volume in docker("volume", "ls", "-q").stdout.split():
+        pytest.skip(f"{volume} is on this engine already, not this test's to create or remove")
+    docker("volume", "create", "--label", "titlegen-test=bystander", volume)
+    try:
+        with pytest.raises(RuntimeError, match=f"already holds {volume}.*never removes what it did not create"):
+            docker_stack.refuse_existing_names(COMPOSE)
+        assert volume in docker("volume", "ls", "-q").stdout.split()
+    finally:
+        docker("volume", "rm", volume)
 
 
 @pytest.fixture(scope="module")
@@ -54,18 +74,17 @@ def launched(tmp_path_factory, llama_cpp):
     keep = os.environ.get(docker_stack.KEEP_IMAGES_ENV) == "1"
     with docker_stack.docker_engine(hook_log) as started_engine:
         before = docker_stack.DockerInventory.now()
-        existing = docker("volume", "ls", "-q", "--filter", "name=titlegen_artifacts").stdout.split()
-        if "titlegen_artifacts" in existing:
-            pytest.fail("a titlegen_artifacts volume exists already (a real stack's, or a crashed suite's): this "
-                        "suite removes its volumes at the end, so it will not run beside it. Remove it with "
-                        "`docker volume rm titlegen_artifacts titlegen_compute_logs` if it is disposable")
+        try:
+            docker_stack.refuse_existing_names(COMPOSE)
+        except RuntimeError as refused:
+            pytest.fail(str(refused))
         try:
             docker_stack.make_base_images()
             if not started_engine:
                 docker_stack.require_nvidia_device_requests()
             docker_stack.build_cpu_image(llama_cpp)
             with docker_stack.compose_stack(workdir) as stack:
-                client = DagsterGraphQLClient("127.0.0.1", port_number=stack.ui_port)
+                client = DagsterGraphQLClient(stack.ui_address, port_number=docker_stack.UI_PORT)
                 runs = {}
                 for name, submit in [
                     ("data", dict(job_name="data_job", **CPU_JOB,
@@ -83,7 +102,8 @@ def launched(tmp_path_factory, llama_cpp):
                     if runs[name]["status"].value != "SUCCESS":
                         runs[name]["failures"] = docker_stack.failure_messages(stack, run_id)
                     docker_stack.log(f"{name} run finished: {runs[name]['status'].value}")
-                services = {s: docker_stack.inspect(stack.container(s)) for s in (*docker_stack.SERVICES, "proxy")}
+                services = {s: docker_stack.inspect(stack.container(s)) for s in (*docker_stack.SERVICES, "proxy",
+                                                                                   "ollama")}
                 yield {"runs": {k: v for k, v in runs.items() if k != "serve"}, "serve": runs["serve"],
                        "stack": stack, "client": client, "hook_log": hook_log, "started_engine": started_engine,
                        "services": services}
@@ -92,7 +112,9 @@ def launched(tmp_path_factory, llama_cpp):
             kept = set(docker_stack.STANDIN_IMAGES.values()) | ours if keep else set()
             left = docker_stack.DockerInventory.now().clean(before, keep_tags=kept)
             docker_stack.log("removed what the suite made" + (f", kept {sorted(kept)}" if kept else ""))
+            gone = docker_stack.DockerInventory.now().gone_since(before)
         assert left.is_empty(), f"the suite left behind what it made and could not remove: {left}"
+        assert gone.is_empty(), f"the suite removed what was there before it: {gone}"
 
 
 def the_container(launched, name: str) -> dict:
@@ -137,7 +159,8 @@ def test_only_the_training_run_gets_the_gpu_locations_image_and_the_nvidia_devic
     training = the_container(launched, "training")
     assert training["Config"]["Image"] == GPU_IMAGE  # the GPU code server's DAGSTER_CURRENT_IMAGE
     [request] = training["HostConfig"]["DeviceRequests"]
-    assert (request["Driver"], request["Count"], request["Capabilities"]) == ("nvidia", -1, [["gpu"]])
+    # TITLEGEN_GPUS, unset here: one GPU, not every GPU of the host (count -1)
+    assert (request["Driver"], request["Count"], request["Capabilities"]) == ("nvidia", 1, [["gpu"]])
     for name in ("data", "publish"):
         attrs = the_container(launched, name)
         assert attrs["Config"]["Image"] == CPU_IMAGE
@@ -241,6 +264,7 @@ def assert_confined(name: str, attrs: dict) -> None:
     assert not host["CapAdd"], f"{name} adds capabilities {host['CapAdd']}"
     assert host["Memory"] > 0, f"{name} has no memory limit"
     assert (host["PidsLimit"] or 0) > 0, f"{name} has no pid limit"
+    assert host["NanoCpus"] > 0 or host["CpuQuota"] > 0, f"{name} has no CPU limit"
 
 
 @pytest.mark.parametrize("service", [*docker_stack.SERVICES, "proxy"])
@@ -268,6 +292,15 @@ def test_every_run_container_runs_confined(launched):
         assert attrs["Config"]["User"] == "10001:10001"
     assert the_container(launched, "training")["HostConfig"]["Memory"] == 48 * 1024**3   # the GPU container context
     assert the_container(launched, "data")["HostConfig"]["Memory"] == 8 * 1024**3
+    cpus = {name: (the_container(launched, name)["HostConfig"]["CpuQuota"] /
+                   the_container(launched, name)["HostConfig"]["CpuPeriod"]) for name in launched["runs"]}
+    assert cpus == {"data": 4, "training": 8, "publish": 4}, cpus
+
+
+def test_the_services_cpu_limits_come_from_the_env_file(launched):
+    services = launched["services"]
+    assert services["ollama"]["HostConfig"]["NanoCpus"] == int(launched["stack"].settings["OLLAMA_CPUS"]) * 10**9
+    assert services["webserver"]["HostConfig"]["NanoCpus"] == 2 * 10**9   # SERVICE_CPUS, unset: compose's default
 
 
 def test_nothing_but_the_proxy_is_published_beyond_loopback_and_the_proxy_binds_where_configured(launched):
@@ -278,6 +311,46 @@ def test_nothing_but_the_proxy_is_published_beyond_loopback_and_the_proxy_binds_
                 assert binding["HostIp"] == "127.0.0.1", (service, port, binding)
     [binding] = launched["services"]["proxy"]["HostConfig"]["PortBindings"]["8443/tcp"]
     assert binding["HostPort"] == str(launched["stack"].proxy_port)
+
+
+def host_ports(attrs: dict) -> dict:
+    """The container's ports that are bound on the host, as configured and as the engine made them."""
+    bound = {port: b for port, b in (attrs["HostConfig"]["PortBindings"] or {}).items() if b}
+    bound.update({port: b for port, b in (attrs["NetworkSettings"]["Ports"] or {}).items() if b})
+    return bound
+
+
+def listening_ports() -> set[int]:
+    """TCP ports something listens on in the host's network namespace (``ss -ltn``)."""
+    lines = docker_stack.run("ss", "-Hltn").stdout.splitlines()
+    return {int(line.split()[3].rsplit(":", 1)[1]) for line in lines}
+
+
+def test_the_ui_and_ollama_are_not_reachable_from_the_host_but_through_the_proxy(launched):
+    """No login guards the UI or Ollama's API: neither is published on the host (any local account could use a port
+    on 127.0.0.1), so nothing listens on the UI port the env file names or on Ollama's; the suite itself reaches the
+    UI at the webserver's address on the stack's network, and users through the proxy."""
+    services = launched["services"]
+    for name in ("webserver", "ollama"):
+        assert not host_ports(services[name]), f"{name} is published on the host: {host_ports(services[name])}"
+    listening = listening_ports()
+    assert int(launched["stack"].settings["DAGSTER_UI_PORT"]) not in listening
+    assert 11434 not in listening
+    assert launched["stack"].proxy_port in listening, "ss sees no listener for the proxy's published port"
+
+
+def test_single_user_mode_publishes_the_ui_and_ollama_on_loopback_only():
+    """compose.local.yaml over compose.yaml, merged by Compose v1 itself: the UI and Ollama on 127.0.0.1, nothing else
+    added."""
+    if shutil.which("docker-compose") is None:
+        pytest.skip("no Docker Compose v1 here (docker-compose)")
+    env = {**os.environ, "POSTGRES_PASSWORD": "x", "DOCKER_GID": "0", "DAGSTER_UI_PORT": "3999"}
+    merged = yaml.safe_load(docker_stack.run(
+        "docker-compose", "-f", str(docker_stack.DOCKER / "compose.yaml"), "-f",
+        str(docker_stack.DOCKER / "compose.local.yaml"), "--env-file", str(docker_stack.DOCKER / ".env.example"),
+        "config", env=env).stdout)["services"]
+    published = {name: s["ports"] for name, s in merged.items() if s.get("ports") and name != "proxy"}
+    assert published == {"webserver": ["127.0.0.1:3999:3000/tcp"], "ollama": ["127.0.0.1:11434:11434/tcp"]}
 
 
 def proxy_client(launched, **kwargs):
@@ -358,6 +431,36 @@ def test_the_proxy_rate_limits_failed_logins_but_not_the_right_credentials(launc
         assert 429 in codes, codes
         assert set(codes) <= {401, 429}, codes
         assert client.get("/server_info", auth=(user, password)).status_code == 200
+
+
+# --- the database password, maintenance in the stack (issue 29) ---------------------------------------------------
+
+def test_postgres_refuses_the_example_password_and_compose_an_empty_one(launched):
+    """The example's password (read from .env.example) stops the postgres service's own entrypoint, as compose made
+    it, before the database starts; an empty one stops compose before anything starts."""
+    example = next(line.split("=", 1)[1] for line in (docker_stack.DOCKER / ".env.example").read_text().splitlines()
+                   if line.startswith("POSTGRES_PASSWORD="))
+    config = launched["services"]["postgres"]["Config"]
+    name = f"{docker_stack.PROJECT}-password-check"
+    try:
+        refused = docker("run", "--rm", "--name", name, "--network", "none", "--user", config["User"], "-e",
+                         f"POSTGRES_PASSWORD={example}", "--entrypoint", config["Entrypoint"][0], config["Image"],
+                         *config["Entrypoint"][1:], *config["Cmd"], check=False, timeout=120)
+    finally:
+        docker("rm", "-f", name, check=False)
+    assert refused.returncode != 0 and f"example value {example}" in refused.stderr, refused
+    empty = launched["stack"].compose("config", check=False, env={**os.environ, "POSTGRES_PASSWORD": ""})
+    assert empty.returncode != 0 and "set POSTGRES_PASSWORD in docker/.env" in empty.stderr, empty
+
+
+def test_titlegen_gc_runs_in_the_stack_against_the_artifacts_volume(launched):
+    """The README's maintenance command: in the daemon, with the instance's DAGSTER_HOME, gc sees the artifacts the
+    runs wrote and keeps the model publish_and_serve_job put in service."""
+    assert launched["serve"]["status"].value == "SUCCESS", "gc's check needs a model in service"
+    listed = docker("exec", launched["stack"].container("daemon"), "titlegen", "gc", "--dry-run").stdout
+    kept = [line for line in listed.splitlines() if line.startswith("kept merged/")]
+    assert kept and "in service" in kept[0], listed
+    assert "under /artifacts" in listed, listed
 
 
 # --- serving in the stack (issue 19) -------------------------------------------------------------------------------

@@ -110,7 +110,7 @@ def test_the_readme_quotes_the_minimum_ollama_versions_and_the_stack_pins_a_rele
     for family, version in (("Gemma 3n", MIN_OLLAMA["gemma3n"]), ("Gemma 3", MIN_OLLAMA["gemma3"])):
         assert f"{family} ≥ {version}" in text or f"{family}: {version}" in text, (family, version)
     compose = yaml.safe_load((README.parent / "docker" / "compose.yaml").read_text())
-    tag = compose["services"]["ollama"]["image"].rsplit(":", 1)[1]
+    tag = compose["services"]["ollama"]["image"].split("@")[0].rsplit(":", 1)[1]
     assert all(parse_version(tag) >= parse_version(version) for version in MIN_OLLAMA.values())
 
 

@@ -61,7 +61,8 @@ class OllamaServer(dg.ConfigurableResource):
         except (httpx.HTTPError, KeyError, ValueError) as error:
             raise OllamaUnavailable(
                 f"no Ollama server answers at OLLAMA_HOST={self.base_url()} ({type(error).__name__}: {error}); start "
-                "one with `ollama serve` (or `docker compose -f docker/compose.yaml up -d ollama`), or point "
+                "one with `ollama serve` (or, on a single-user machine, `docker compose -f docker/compose.yaml -f "
+                "docker/compose.local.yaml up -d ollama`, which publishes it on 127.0.0.1:11434), or point "
                 "OLLAMA_HOST at it"
             ) from error
 
