@@ -5,14 +5,13 @@ with the reason in ``X-Titlegen-Refused``; nginx answers a locked-out client 429
 Why a service and not nginx's ``auth_basic``: nginx checks the password before any limit applies, so a client being
 refused for guessing still got in with the right password; here a client with ``max_failures`` failed logins in the
 last ``window_s`` seconds gets nothing, the right password included, and costs no hash check. Passwords are bcrypt
-hashes (the cost is in each hash: 10 is about 50 ms); a verified ``Authorization`` header is remembered for
-``cache_s`` (keyed by an HMAC under a key made at start, so the memory holds no password), so the UI's many requests
-pay one check, not one each.
+hashes (the cost is in each hash: 10 is 50 to 100 ms of one core); a verified ``Authorization`` header is remembered
+for ``cache_s`` (keyed by an HMAC under a key made at start, so the memory holds no password), so the UI's many
+requests pay one check, not one each.
 
-It also refuses what a browser can be made to send from another site (the UI's GraphQL endpoint and any write must
-come from the UI's own origin), a GraphQL mutation in a URL (dagster-webserver executes ``?query=`` on GET and on
-non-JSON POSTs), and, for viewers, any write outside GraphQL (the read-only webserver still takes the
-``report_asset_*`` endpoints; it refuses GraphQL mutations itself).
+It also refuses what a browser can be made to send from another site (the UI's GraphQL endpoint, WebSockets and any
+write must come from the UI's own origin) and a GraphQL mutation in a URL (dagster-webserver executes ``?query=`` on
+GET and on non-JSON POSTs). Viewers are sent to a ``--read-only`` webserver, which refuses every write itself.
 
     python -m titlegen_assets.deploy.proxy_auth serve           # the compose service ``proxy_auth``
     python -m titlegen_assets.deploy.proxy_auth hash USER       # a password file line; the password from stdin
@@ -43,7 +42,7 @@ from graphql.language import OperationDefinitionNode
 
 OPERATOR, VIEWER = "operator", "viewer"
 BCRYPT_PREFIXES = ("$2a$", "$2b$", "$2y$")
-#: the cost ``hash`` writes: about 50 ms a check on one core, paid once per login (the cache) and at most
+#: the cost ``hash`` writes: 50 to 100 ms a check on one core, paid once per login (the cache) and at most
 #: ``max_failures`` times per window by a guessing client
 BCRYPT_COST = 10
 #: what the browser says of a request made by the UI's own page (``same-origin``) or typed by the user (``none``)
@@ -175,9 +174,8 @@ def carries_mutation(query_string: str) -> bool:
     return False
 
 
-def refusal(method: str, path: str, query_string: str, headers: Mapping[str, str], origin: str,
-            role: str | None) -> str | None:
-    """Why a request must not reach the UI whoever sends it (``role`` None: not yet known), or None."""
+def refusal(method: str, path: str, query_string: str, headers: Mapping[str, str], origin: str) -> str | None:
+    """Why a request must not reach the UI, whoever sends it, or None."""
     graphql = path.rstrip("/") == "/graphql"
     if graphql or method not in SAFE_METHODS or headers.get("upgrade"):
         fetch_site = headers.get("sec-fetch-site")
@@ -186,8 +184,6 @@ def refusal(method: str, path: str, query_string: str, headers: Mapping[str, str
             return "cross-site"
     if graphql and carries_mutation(query_string):
         return "mutation-in-url"
-    if role == VIEWER and method not in SAFE_METHODS and not graphql:
-        return "read-only"
     return None
 
 
@@ -208,7 +204,7 @@ class Gate:
         with self._lock:
             if self.failed.locked(client):
                 return 403, {"X-Titlegen-Refused": "locked"}
-        if reason := refusal(method, path, query_string, headers, self.origin, None):
+        if reason := refusal(method, path, query_string, headers, self.origin):
             return 403, {"X-Titlegen-Refused": reason}
         authorization = headers.get("authorization")
         if not authorization:
@@ -218,10 +214,7 @@ class Gate:
             with self._lock:
                 self.failed.record(client)
             return 401, {"WWW-Authenticate": 'Basic realm="titlegen", charset="UTF-8"'}
-        role = self.verifier.users.role(user)
-        if reason := refusal(method, path, query_string, headers, self.origin, role):
-            return 403, {"X-Titlegen-Refused": reason}
-        return 200, {"X-Titlegen-User": user, "X-Titlegen-Role": role}
+        return 200, {"X-Titlegen-User": user, "X-Titlegen-Role": self.verifier.users.role(user)}
 
 
 def gate_from_environment(environ: Mapping[str, str] = os.environ) -> Gate:
