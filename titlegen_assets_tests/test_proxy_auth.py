@@ -3,6 +3,7 @@ the cache of verified credentials, cross-site and mutation-in-URL refusals, role
 suite (test_docker_stack.py) shows the same through nginx."""
 
 import base64
+import io
 from pathlib import Path
 
 import bcrypt
@@ -198,3 +199,24 @@ def test_the_environment_configures_the_gate_and_bad_numbers_are_named(files):
     assert (gate.origin, gate.failed.max_failures, gate.failed.window_s) == ("https://ui.example.org", 4, 30)
     with pytest.raises(ProxyFilesError, match="TITLEGEN_LOGIN_WINDOW_S='soon'"):
         proxy_auth.gate_from_environment(environ | {"TITLEGEN_LOGIN_WINDOW_S": "soon"})
+
+
+def test_the_service_stops_at_start_naming_the_file_it_cannot_use(files, tmp_path, monkeypatch, capsys):
+    users, operators = files
+    monkeypatch.setenv("TITLEGEN_PROXY_USERS", str(users))
+    monkeypatch.setenv("TITLEGEN_PROXY_OPERATORS", str(tmp_path))   # what compose mounts for a missing file
+    assert proxy_auth.main(["serve"]) == 1
+    assert f"cannot read {tmp_path}" in capsys.readouterr().err
+    users.write_text("alice:$apr1$md5$hash\n")
+    monkeypatch.setenv("TITLEGEN_PROXY_OPERATORS", str(operators))
+    assert proxy_auth.main(["serve"]) == 1
+    assert f"{users}, line 1: expected 'user:<bcrypt hash>'" in capsys.readouterr().err
+
+
+def test_hash_prints_a_line_the_service_reads(files, monkeypatch, capsys):
+    users, operators = files
+    monkeypatch.setattr("sys.stdin", io.StringIO("s3cret\n"))   # not a terminal: the password is read from stdin
+    assert proxy_auth.main(["hash", "zoe"]) == 0
+    users.write_text(capsys.readouterr().out)
+    operators.write_text("")
+    assert Verifier(Users.load(users, operators), cache_s=1).user(basic("zoe", "s3cret")) == "zoe"

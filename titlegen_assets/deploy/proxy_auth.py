@@ -276,8 +276,13 @@ def main(argv: list[str]) -> int:
         else:
             print(__doc__.rsplit("\n\n", 1)[1], file=sys.stderr)
             return 2
-    except (ProxyFilesError, OSError) as error:
+    except ProxyFilesError as error:
         print(f"proxy_auth: {error}", file=sys.stderr)
+        return 1
+    except OSError as error:   # a file compose did not find is mounted as an empty folder
+        print(f"proxy_auth: cannot read {error.filename}: {error.strerror}. Make the password file and the operators "
+              "file (README, \"Reach the UI from other machines\") and point TITLEGEN_HTPASSWD and TITLEGEN_OPERATORS "
+              "at them", file=sys.stderr)
         return 1
     return 0
 
