@@ -35,6 +35,8 @@ DOCKER = REPO / "docker"
 STANDINS = Path(__file__).resolve().parent / "docker_standins"
 ENGINE_PACKAGES = ["docker.io", "containerd", "runc", "debootstrap", "docker-compose"]
 SERVICES = ["postgres", "titlegen_code", "titlegen_gpu_code", "webserver", "daemon"]
+#: compose's profile "public", in start order: what nginx names must be up before it starts
+PROXY_SERVICES = ["proxy_auth", "webserver_viewer", "proxy"]
 # The suite's own names: never the names of the images production pulls or builds.
 DEBIAN_IMAGE = "titlegen-test/debian:bookworm-minbase"
 STANDIN_IMAGES = {  # docker_standins/<name>.Dockerfile -> the stand-in's tag
@@ -362,7 +364,8 @@ class Stack:
 
     env_file: Path
     settings: dict
-    proxy_credentials: tuple[str, str]
+    proxy_credentials: tuple[str, str]   # an operator's
+    viewer_credentials: tuple[str, str]
     tls_cert: Path
 
     @property
@@ -422,9 +425,14 @@ class Stack:
             docker("rm", "-f", "-v", *ids, check=False)
 
 
-def proxy_files(workdir: Path) -> tuple[dict, tuple[str, str], Path]:
+#: the proxy's failed-login limit in the suite: short, so the lockout test can wait its window out
+PROXY_LOGIN_LIMIT = {"TITLEGEN_LOGIN_MAX_FAILURES": "5", "TITLEGEN_LOGIN_WINDOW_S": "15"}
+
+
+def proxy_files(workdir: Path) -> tuple[dict, dict[str, tuple[str, str]], Path]:
     """What the README tells the operator to make for the proxy: a self-signed certificate and key (the key
-    readable by the proxy's uid 101 only) and a password file; returns the env settings, the credentials and the
+    readable by the proxy's uid 101 only), a password file (bcrypt, made with the service's own ``hash``) with an
+    operator and a viewer, and the operators file; returns the env settings, the credentials by role and the
     certificate to trust."""
     tls = workdir / "tls"
     tls.mkdir()
@@ -433,18 +441,22 @@ def proxy_files(workdir: Path) -> tuple[dict, tuple[str, str], Path]:
         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", str(key), "-out", str(cert))
     os.chown(key, 101, 101)
     key.chmod(0o400)
-    user, password = "titlegen-test", secrets.token_urlsafe(16)
-    hashed = run("openssl", "passwd", "-6", "-stdin", input=password).stdout.strip()
-    htpasswd = workdir / "htpasswd"
-    htpasswd.write_text(f"{user}:{hashed}\n")
-    htpasswd.chmod(0o644)
+    credentials = {role: (f"titlegen-{role}", secrets.token_urlsafe(16)) for role in ("operator", "viewer")}
+    htpasswd, operators = workdir / "htpasswd", workdir / "operators"
+    htpasswd.write_text("".join(run(sys.executable, "-m", "titlegen_assets.deploy.proxy_auth", "hash", user,
+                                    input=password + "\n", cwd=REPO).stdout for user, password in credentials.values()))
+    operators.write_text(credentials["operator"][0] + "\n")
+    for made in (htpasswd, operators):
+        made.chmod(0o644)   # read by the service's uid 10001
     return ({"TITLEGEN_TLS_CERT": str(cert), "TITLEGEN_TLS_KEY": str(key), "TITLEGEN_HTPASSWD": str(htpasswd),
-             "TITLEGEN_PUBLIC_PORT": str(free_port())}, (user, password), cert)
+             "TITLEGEN_OPERATORS": str(operators), "TITLEGEN_PUBLIC_HOST": "localhost",
+             "TITLEGEN_PUBLIC_PORT": str(free_port()), **PROXY_LOGIN_LIMIT}, credentials, cert)
 
 
 @contextmanager
 def compose_stack(workdir: Path):
-    """PostgreSQL, both code locations, webserver and daemon healthy, then the Ollama double and the public proxy."""
+    """PostgreSQL, both code locations, webserver and daemon healthy, then the Ollama double and the public proxy
+    with its authentication service and the viewers' read-only webserver."""
     settings = dict(line.split("=", 1) for line in (DOCKER / ".env.example").read_text().splitlines()
                     if line and not line.startswith("#"))
     proxy_settings, credentials, cert = proxy_files(workdir)
@@ -454,15 +466,17 @@ def compose_stack(workdir: Path):
                     **IMAGE_ENV, **proxy_settings)
     env_file = workdir / "compose.env"
     env_file.write_text("".join(f"{k}={v}\n" for k, v in settings.items()))
-    stack = Stack(env_file=env_file, settings=settings, proxy_credentials=credentials, tls_cert=cert)
+    stack = Stack(env_file=env_file, settings=settings, proxy_credentials=credentials["operator"],
+                  viewer_credentials=credentials["viewer"], tls_cert=cert)
     try:
         log("compose up: " + ", ".join(SERVICES))
         stack.compose("up", "-d", "--no-build", *SERVICES, timeout=600)
         stack.wait_healthy(SERVICES)
-        log("compose up: ollama_double, proxy (profile public)")
-        stack.compose("--profile", "public", "up", "-d", "--no-build", "--no-deps", "ollama_double", "proxy",
-                      timeout=300)
-        stack.wait_healthy(["ollama_double"], timeout_s=120)
+        log("compose up: ollama_double, " + ", ".join(PROXY_SERVICES) + " (profile public)")
+        stack.compose("--profile", "public", "up", "-d", "--no-build", "--no-deps", "ollama_double",
+                      *PROXY_SERVICES[:-1], timeout=300)
+        stack.wait_healthy(["ollama_double", *PROXY_SERVICES[:-1]], timeout_s=300)
+        stack.compose("--profile", "public", "up", "-d", "--no-build", "--no-deps", "proxy", timeout=300)
         log("compose create: ollama (not started: its image cannot be had; created to inspect what it publishes)")
         stack.compose("up", "--no-start", "--no-deps", "ollama", timeout=120)
         yield stack

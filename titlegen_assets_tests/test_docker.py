@@ -69,7 +69,7 @@ def test_only_the_proxy_is_published_on_the_host_and_the_single_user_mode_only_o
         assert all(port.startswith("127.0.0.1:") for port in ports), f"{name} publishes {ports} beyond loopback"
     proxy = COMPOSE["services"]["proxy"]
     assert proxy["profiles"] == ["public"]
-    assert "auth_basic_user_file" in (DOCKER / "proxy" / "nginx.conf").read_text()
+    assert "auth_request /_titlegen_auth;" in (DOCKER / "proxy" / "nginx.conf").read_text()
 
 
 def test_ollama_gets_the_gpu_and_every_long_running_service_has_a_health_check():
@@ -332,11 +332,11 @@ def test_run_containers_are_confined_like_the_services():
     assert kwargs["mem_limit"] and kwargs["pids_limit"] > 0
 
 
-def test_the_proxy_terminates_tls_rate_limits_failed_logins_and_hides_its_version():
+def test_the_proxy_terminates_tls_authenticates_through_its_service_and_hides_its_version():
     conf = (DOCKER / "proxy" / "nginx.conf").read_text()
     assert re.search(r"listen 8443 ssl;", conf) and "ssl_certificate_key" in conf
     assert re.search(r"^\s*listen\s+(?!8443 ssl)", conf, re.M) is None, "a listener without TLS"
-    assert "server_tokens off;" in conf and "limit_req zone=failed_logins" in conf
+    assert "server_tokens off;" in conf and "proxy_pass http://proxy_auth:9000/auth;" in conf
     for header in ("Strict-Transport-Security", "X-Content-Type-Options", "X-Frame-Options", "Referrer-Policy"):
         assert f"add_header {header}" in conf
     proxy = COMPOSE["services"]["proxy"]

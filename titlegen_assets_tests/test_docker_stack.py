@@ -102,8 +102,8 @@ def launched(tmp_path_factory, llama_cpp):
                     if runs[name]["status"].value != "SUCCESS":
                         runs[name]["failures"] = docker_stack.failure_messages(stack, run_id)
                     docker_stack.log(f"{name} run finished: {runs[name]['status'].value}")
-                services = {s: docker_stack.inspect(stack.container(s)) for s in (*docker_stack.SERVICES, "proxy",
-                                                                                   "ollama")}
+                services = {s: docker_stack.inspect(stack.container(s))
+                            for s in (*docker_stack.SERVICES, *docker_stack.PROXY_SERVICES, "ollama")}
                 yield {"runs": {k: v for k, v in runs.items() if k != "serve"}, "serve": runs["serve"],
                        "stack": stack, "client": client, "hook_log": hook_log, "started_engine": started_engine,
                        "services": services}
@@ -251,7 +251,8 @@ def test_only_the_services_that_use_hf_token_receive_it(launched):
     assert "HF_TOKEN" not in env_names(services["webserver"]), "the webserver's environment holds HF_TOKEN"
     assert "HF_TOKEN" not in env_names(services["titlegen_code"]), "the CPU location does not read the Hub"
     assert "HF_TOKEN" in env_names(services["daemon"])
-    assert "HF_TOKEN" not in env_names(services["postgres"]) | env_names(services["proxy"])
+    for service in ("postgres", *docker_stack.PROXY_SERVICES):
+        assert "HF_TOKEN" not in env_names(services[service]), service
     assert "HF_TOKEN" not in env_names(services["titlegen_gpu_code"]), "the GPU location never reads the Hub"
 
 
@@ -267,7 +268,7 @@ def assert_confined(name: str, attrs: dict) -> None:
     assert host["NanoCpus"] > 0 or host["CpuQuota"] > 0, f"{name} has no CPU limit"
 
 
-@pytest.mark.parametrize("service", [*docker_stack.SERVICES, "proxy"])
+@pytest.mark.parametrize("service", [*docker_stack.SERVICES, *docker_stack.PROXY_SERVICES])
 def test_every_service_runs_confined_and_comes_back_after_a_reboot(launched, service):
     attrs = launched["services"][service]
     assert_confined(service, attrs)
@@ -409,28 +410,115 @@ def test_the_proxy_serves_the_ui_over_tls_with_the_right_credentials_and_securit
         assert page.headers.get(header) == value, (header, dict(page.headers))
 
 
-def test_the_proxy_does_not_serve_plain_http(launched):
+def test_the_proxy_redirects_plain_http_to_the_configured_host_not_the_one_the_client_names(launched):
     import httpx
 
     wait_for_proxy(launched)
     port = launched["stack"].proxy_port
-    try:
-        response = httpx.get(f"http://localhost:{port}/", auth=launched["stack"].proxy_credentials, timeout=30,
-                             follow_redirects=False)
-    except httpx.TransportError:
-        return  # refused: nothing was served in the clear
+    response = httpx.get(f"http://127.0.0.1:{port}/runs?view=all", headers={"Host": "evil.example"},
+                         auth=launched["stack"].proxy_credentials, timeout=30, follow_redirects=False)
     assert response.status_code == 301, (response.status_code, response.text[:200])
-    assert response.headers["location"].startswith(f"https://localhost:{port}/")
+    assert response.headers["location"] == f"https://localhost:{port}/runs?view=all"
 
 
-def test_the_proxy_rate_limits_failed_logins_but_not_the_right_credentials(launched):
+def tls12_handshake(port: int, cipher: str) -> bool:
+    done = docker_stack.run("openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-servername", "localhost",
+                            "-tls1_2", "-cipher", cipher, input="", check=False, timeout=30)
+    return done.returncode == 0 and f"Cipher is {cipher}" in done.stdout
+
+
+def test_the_proxy_offers_tls12_forward_secret_suites_only(launched):
+    wait_for_proxy(launched)
+    port = launched["stack"].proxy_port
+    assert tls12_handshake(port, "ECDHE-RSA-AES128-GCM-SHA256")
+    for static_rsa in ("AES128-GCM-SHA256", "AES256-SHA256", "AES128-SHA"):
+        assert not tls12_handshake(port, static_rsa), f"{static_rsa}: no forward secrecy, must be refused"
+
+
+def test_a_client_over_the_failed_login_limit_gets_nothing_until_its_window_passes(launched):
+    """The right password included: a guesser cannot tell a right guess from a refused one while locked out."""
     wait_for_proxy(launched)
     user, password = launched["stack"].proxy_credentials
+    limit = docker_stack.PROXY_LOGIN_LIMIT
     with proxy_client(launched) as client:
-        codes = [client.get("/server_info", auth=(user, f"wrong-{i}")).status_code for i in range(12)]
-        assert 429 in codes, codes
+        codes = [client.get("/server_info", auth=(user, f"wrong-{i}")).status_code
+                 for i in range(int(limit["TITLEGEN_LOGIN_MAX_FAILURES"]))]
         assert set(codes) <= {401, 429}, codes
+        refused = client.get("/server_info", auth=(user, password))
+        assert refused.status_code == 429, (codes, refused.status_code)
+        assert "dagster_webserver_version" not in refused.text
+        time.sleep(float(limit["TITLEGEN_LOGIN_WINDOW_S"]) + 1)
         assert client.get("/server_info", auth=(user, password)).status_code == 200
+
+
+def own_origin(launched) -> str:
+    return f"https://localhost:{launched['stack'].proxy_port}"
+
+
+TERMINATE = """mutation TerminateRun($runId: String!) { terminateRun(runId: $runId) { __typename } }"""
+
+
+def test_the_proxy_refuses_cross_site_graphql_and_mutations_in_urls_and_the_ui_still_works(launched):
+    wait_for_proxy(launched)
+    forged = {"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"}
+    with proxy_client(launched, auth=launched["stack"].proxy_credentials) as client:
+        posted = client.post("/graphql", json={"query": TERMINATE, "variables": {"runId": "no-such-run"}},
+                             headers=forged)
+        assert posted.status_code == 403, posted.text[:300]
+        as_form = client.post("/graphql", params={"query": TERMINATE, "variables": '{"runId": "no-such-run"}'},
+                              content=b"", headers={**forged, "Content-Type": "text/plain"})
+        assert as_form.status_code == 403, as_form.text[:300]
+        in_url = client.get("/graphql", params={"query": TERMINATE, "variables": '{"runId": "no-such-run"}'})
+        assert in_url.status_code == 403, in_url.text[:300]
+        # the UI: its page, and its own GraphQL requests
+        page = client.get("/", headers={"Sec-Fetch-Site": "none"})
+        assert page.status_code == 200 and "Dagster" in page.text
+        query = client.post("/graphql", json={"query": "{ version }"},
+                            headers={"Origin": own_origin(launched), "Sec-Fetch-Site": "same-origin"})
+        assert query.status_code == 200 and query.json()["data"]["version"], query.text[:300]
+
+
+LAUNCH = """mutation LaunchPipelineExecution($executionParams: ExecutionParams!) {
+  launchPipelineExecution(executionParams: $executionParams) { __typename
+    ... on LaunchRunSuccess { run { runId } } ... on UnauthorizedError { message } ... on PythonError { message } } }"""
+
+
+def launch_through_proxy(launched, credentials) -> dict:
+    """The UI's own launch request (Launchpad → Launch run) for data_job, sent through the proxy."""
+    params = {"selector": {"repositoryLocationName": CPU_JOB["repository_location_name"],
+                           "repositoryName": CPU_JOB["repository_name"], "pipelineName": "data_job"},
+              "runConfigData": smoke_config("raw_dataset", "cleaned_splits"), "mode": "default"}
+    with proxy_client(launched, auth=credentials) as client:
+        response = client.post("/graphql", json={"operationName": "LaunchPipelineExecution", "query": LAUNCH,
+                                                 "variables": {"executionParams": params}},
+                               headers={"Origin": own_origin(launched), "Sec-Fetch-Site": "same-origin"})
+    assert response.status_code == 200, response.text[:300]
+    return response.json()["data"]["launchPipelineExecution"]
+
+
+def test_a_viewer_cannot_launch_and_the_audit_log_names_the_operator_who_did(launched):
+    wait_for_proxy(launched)
+    stack = launched["stack"]
+    viewer, operator = stack.viewer_credentials[0], stack.proxy_credentials[0]
+    with proxy_client(launched, auth=stack.viewer_credentials) as client:
+        seen = client.post("/graphql", json={"query": "{ version }"})
+        assert seen.status_code == 200 and seen.json()["data"]["version"], "a viewer sees the UI"
+        written = client.post("/report_asset_materialization/raw_dataset")   # the read-only webserver's refusal
+        assert written.status_code != 200 and "Not authorized" in written.text, written.text[:300]
+    refused = launch_through_proxy(launched, stack.viewer_credentials)
+    assert refused["__typename"] == "UnauthorizedError", refused
+    launched_run = launch_through_proxy(launched, stack.proxy_credentials)
+    assert launched_run["__typename"] == "LaunchRunSuccess", launched_run
+    run_id = launched_run["run"]["runId"]
+    with proxy_client(launched, auth=stack.proxy_credentials) as client:   # not left to run beside the suite
+        client.post("/graphql", json={"operationName": "TerminateRun", "query": TERMINATE,
+                                      "variables": {"runId": run_id}})
+    log = stack.compose("logs", "--no-color", "proxy").stdout.splitlines()
+    launches = [line for line in log if '"POST /graphql' in line and "operation=LaunchPipelineExecution" in line]
+    assert any(f"user={operator} role=operator" in line and " 200 " in line for line in launches), launches
+    assert any(f"user={viewer} role=viewer" in line for line in launches), launches
+    served = [line for line in log if '" 200 ' in line]
+    assert served and all("user=titlegen-" in line for line in served), [x for x in served if "user=" not in x]
 
 
 # --- the database password, maintenance in the stack (issue 29) ---------------------------------------------------

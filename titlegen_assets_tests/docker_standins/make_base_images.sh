@@ -42,7 +42,7 @@ fi
 
 context=$work/context
 mkdir -p "$context/ca-certificates"
-cp "$here"/*.Dockerfile "$here"/postgres-entrypoint.sh "$context"/
+cp "$here"/*.Dockerfile "$here"/postgres-entrypoint.sh "$here"/nginx-entrypoint.sh "$context"/
 find /usr/local/share/ca-certificates -name '*.crt' -exec cp {} "$context/ca-certificates/" \; 2>/dev/null || true
 
 for spec in "$@"; do
