@@ -140,19 +140,50 @@ def test_without_ollama_the_last_lines_serve_the_gguf_this_run_certified(artifac
     certified = next(e for e in runs[0].get_asset_check_evaluations() if e.check_name == "gguf_certified")
     gguf = Path(command[command.index("-m") + 1])
     assert hashlib.sha256(gguf.read_bytes()).hexdigest() == certified.metadata["certified"].value["BF16"]
+    assert serves(command), "the printed command serves that file"
+
+
+def serves(command: list[str]) -> bool:
+    """Whether ``command`` (a llama-server command line) starts a server that answers /health, on a free port."""
+    command = list(command)
     port = free_port()
     command[command.index("--port") + 1] = str(port)
     server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:  # the printed command really serves that file
+    try:
         deadline = time.monotonic() + 60
-        while True:
-            assert server.poll() is None and time.monotonic() < deadline, "llama-server did not come up"
+        while server.poll() is None and time.monotonic() < deadline:
             try:
                 if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
-                    break
+                    return True
             except httpx.HTTPError:
-                time.sleep(0.25)
+                pass
+            time.sleep(0.25)
+        return False
     finally:
         server.terminate()
         server.wait(timeout=10)
 
+
+@pytest.mark.real_model
+def test_the_main_command_from_an_empty_home_ends_with_the_command_that_serves_its_certified_gguf(llama_cpp,
+                                                                                                  monkeypatch, tmp_path):
+    """``python -m titlegen_assets.demo`` as the README runs it (the real Gemma 3 270M, configs/demo.yaml, the
+    dagster CLI), with no Ollama server: minutes of CPU. llama.cpp is the session's build (the demo's own build
+    step is test_with_llama_cpp_missing_...'s; the llama_cpp fixture builds through the same function)."""
+    home = tmp_path / "titlegen"
+    env = {**os.environ, "TITLEGEN_HOME": str(home), "DAGSTER_HOME": str(home / "dagster_home"),
+           "LLAMA_CPP_DIR": str(llama_cpp), "OLLAMA_HOST": "127.0.0.1:9"}
+    env.pop("HF_TOKEN", None)
+    result = subprocess.run([sys.executable, "-m", "titlegen_assets.demo"], env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.strip().splitlines()
+    assert "ollama_model and latency_report were not run" in lines[-4] and "`ollama serve`" in lines[-1]
+    command = shlex.split(lines[-2])
+    gguf = Path(command[command.index("-m") + 1])
+    check = dg.AssetCheckKey(dg.AssetKey("merged_hf_model"), "gguf_certified")
+    monkeypatch.setenv("DAGSTER_HOME", env["DAGSTER_HOME"])
+    with dg.DagsterInstance.get() as instance:
+        history = instance.event_log_storage.get_asset_check_execution_history(check, limit=1)
+        certified = history[0].evaluation.metadata["certified"].value
+    assert hashlib.sha256(gguf.read_bytes()).hexdigest() == next(iter(certified.values()))  # the smallest certified
+    assert serves(command)
