@@ -3,7 +3,7 @@
 # package, which vendors the whole llama.cpp tree. Used by the GPU image, by CI (GGUF export test) and by
 # `python -m titlegen_assets.demo` when llama.cpp is missing.
 #   docker/build_llama_cpp.sh [DEST]   (default: $LLAMA_CPP_DIR or ~/.cache/titlegen/llama.cpp)
-# Takes about 12 minutes on 2 cores (README, Quick start); an existing build at DEST is kept. GGML_NATIVE=OFF: portable
+# Takes 12–15 minutes on 2 cores (README, Quick start); an existing build at DEST is kept. GGML_NATIVE=OFF: portable
 # x86-64 kernels up to AVX2 (no AVX-512), the same on every machine. The source package is checked against its pinned
 # sha256 (pip's hash-checking mode) before anything in it is unpacked or built. Build progress is printed; the whole
 # output goes to DEST.build.log. PYTHON: the interpreter whose pip downloads the source (default python3).

@@ -92,7 +92,7 @@ def resources(artifact_root) -> dict:
 @pytest.fixture(scope="session")
 def llama_cpp() -> Path:
     """llama.cpp's converter, quantizer, llama-simple and llama-server: built once by docker/build_llama_cpp.sh,
-    through the demo's own build step (about 12 minutes on 2 cores), into LLAMA_CPP_DIR or
+    through the demo's own build step (12–15 minutes on 2 cores), into LLAMA_CPP_DIR or
     ~/.cache/titlegen/llama.cpp, and reused after that."""
     from titlegen_assets.export.llama_cpp_build import BuildFailed, ensure_built
 

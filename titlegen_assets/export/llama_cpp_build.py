@@ -20,7 +20,7 @@ class BuildFailed(RuntimeError):
 
 def ensure_built(root: Path | None = None, log=print) -> Path:
     """``root`` (default LLAMA_CPP_DIR or ``~/.cache/titlegen/llama.cpp``) with the converter, llama-quantize and
-    llama-server, built first when any is missing (about 12 minutes on 2 cores, with the build's progress printed)."""
+    llama-server, built first when any is missing (12–15 minutes on 2 cores, with the build's progress printed)."""
     root = root or llama_cpp_dir()
     missing = missing_tools(root)
     if missing is None:
@@ -29,7 +29,7 @@ def ensure_built(root: Path | None = None, log=print) -> Path:
         raise BuildFailed(f"{missing}, and the build script {BUILD_SCRIPT} is not here (titlegen was installed "
                           "without its source tree): run docker/build_llama_cpp.sh from a clone of titlegen, or point "
                           "LLAMA_CPP_DIR at a llama.cpp tree built with it")
-    log(f"llama.cpp is not built yet ({missing}); building it once into {root} (about 12 minutes on 2 cores; later "
+    log(f"llama.cpp is not built yet ({missing}); building it once into {root} (12–15 minutes on 2 cores; later "
         "runs reuse it)")
     # the script downloads the source with this interpreter's pip (a laptop's system python3 may have none)
     code = subprocess.call(["bash", str(BUILD_SCRIPT), str(root)], env={**os.environ, "PYTHON": sys.executable})
