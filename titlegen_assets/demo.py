@@ -62,8 +62,9 @@ def serve_lines(instance) -> list[str]:
     gguf = require_certified(folder / name, sha256, "the demo's serve command")
     command = [str(binary()), "-m", str(gguf), "--host", "127.0.0.1", "--port", str(SERVE_PORT), *PREFIX_CACHE_ARGS]
     return [f"titlegen demo: the eval gate certified {name} (sha256 {sha256[:16]}…); serve it now with llama.cpp "
-            f"(OpenAI-compatible API at http://127.0.0.1:{SERVE_PORT}/v1; send the instruction as the system "
-            "message, titlegen_assets.prompts.INSTRUCTION):",
+            f"(OpenAI-compatible API at http://127.0.0.1:{SERVE_PORT}/v1: the instruction, "
+            "titlegen_assets.prompts.INSTRUCTION, as the system message and temperature 0 give the gate's prompt and "
+            "decoding):",
             f"  {shlex.join(command)}",
             "titlegen demo: or with Ollama, checked again where it answers and timed: start it (`ollama serve`) and "
             "run python -m titlegen_assets.demo again (every step before ollama_model is reused)"]
