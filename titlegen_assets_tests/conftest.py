@@ -91,20 +91,15 @@ def resources(artifact_root) -> dict:
 
 @pytest.fixture(scope="session")
 def llama_cpp() -> Path:
-    """llama.cpp's converter, quantizer, llama-simple and llama-server: built once by docker/build_llama_cpp.sh
-    (about 5 minutes on 2 cores) into LLAMA_CPP_DIR or ~/.cache/titlegen/llama.cpp, and reused after that."""
-    import subprocess
+    """llama.cpp's converter, quantizer, llama-simple and llama-server: built once by docker/build_llama_cpp.sh,
+    through the demo's own build step (12–15 minutes on 2 cores), into LLAMA_CPP_DIR or
+    ~/.cache/titlegen/llama.cpp, and reused after that."""
+    from titlegen_assets.export.llama_cpp_build import BuildFailed, ensure_built
 
-    from titlegen_assets.export import gguf_export
-
-    root = gguf_export.llama_cpp_dir()
-    if gguf_export.missing_tools(root) or not (root / "build" / "bin" / "llama-server").is_file():
-        script = Path(__file__).resolve().parents[1] / "docker" / "build_llama_cpp.sh"
-        subprocess.run(["bash", str(script), str(root)], check=True)
-    reason = gguf_export.missing_tools(root)
-    if reason:
-        pytest.fail(f"GGUF export cannot be verified: {reason}")
-    return root
+    try:
+        return ensure_built()
+    except BuildFailed as error:
+        pytest.fail(f"GGUF export cannot be verified: {error}")
 
 
 @pytest.fixture(scope="session")
