@@ -4,7 +4,6 @@ GGUF the run certified. The dagster CLI it starts is recorded, or stood in for b
 graph on the same instance (the full demo on the real 270M is test_real_model's and benchmarks/demo_time.py's)."""
 
 import hashlib
-import os
 import shlex
 import socket
 import subprocess
@@ -162,28 +161,3 @@ def serves(command: list[str]) -> bool:
     finally:
         server.terminate()
         server.wait(timeout=10)
-
-
-@pytest.mark.real_model
-def test_the_main_command_from_an_empty_home_ends_with_the_command_that_serves_its_certified_gguf(llama_cpp,
-                                                                                                  monkeypatch, tmp_path):
-    """``python -m titlegen_assets.demo`` as the README runs it (the real Gemma 3 270M, configs/demo.yaml, the
-    dagster CLI), with no Ollama server: minutes of CPU. llama.cpp is the session's build (the demo's own build
-    step is test_with_llama_cpp_missing_...'s; the llama_cpp fixture builds through the same function)."""
-    home = tmp_path / "titlegen"
-    env = {**os.environ, "TITLEGEN_HOME": str(home), "DAGSTER_HOME": str(home / "dagster_home"),
-           "LLAMA_CPP_DIR": str(llama_cpp), "OLLAMA_HOST": "127.0.0.1:9"}
-    env.pop("HF_TOKEN", None)
-    result = subprocess.run([sys.executable, "-m", "titlegen_assets.demo"], env=env, capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr[-3000:]
-    lines = result.stdout.strip().splitlines()
-    assert "ollama_model and latency_report were not run" in lines[-4] and "`ollama serve`" in lines[-1]
-    command = shlex.split(lines[-2])
-    gguf = Path(command[command.index("-m") + 1])
-    check = dg.AssetCheckKey(dg.AssetKey("merged_hf_model"), "gguf_certified")
-    monkeypatch.setenv("DAGSTER_HOME", env["DAGSTER_HOME"])
-    with dg.DagsterInstance.get() as instance:
-        history = instance.event_log_storage.get_asset_check_execution_history(check, limit=1)
-        certified = history[0].evaluation.metadata["certified"].value
-    assert hashlib.sha256(gguf.read_bytes()).hexdigest() == next(iter(certified.values()))  # the smallest certified
-    assert serves(command)
