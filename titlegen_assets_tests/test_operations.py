@@ -1,7 +1,6 @@
 """Jobs, the retraining schedule, the Hub resource's address and token, and the GPU steps' Kubernetes request and pool."""
 
 import json
-from types import SimpleNamespace
 
 import dagster as dg
 import pytest
