@@ -57,6 +57,17 @@ class EvalGateConfig(dg.Config):
         "gate_on: lower_bound).",
     )
     bootstrap_samples: int = Field(default=1000, ge=100, description="Bootstrap resamples of the test articles.")
+    latency_requests: int = Field(
+        default=30, gt=0, description="With merged_hf_model's gguf: fastest, requests measured on llama-server per "
+        "GGUF that passed, one per distinct test article, the same articles for each (fewer when the test split has "
+        "fewer; one more article warms each server up and is not measured).")
+    latency_rounds: int = Field(
+        default=3, gt=0, description="With gguf: fastest, the GGUFs are measured in turn this many times (a fresh "
+        "server each turn, a share of the articles each), so a change in the machine's load falls on all of them.")
+    latency_tie: float = Field(
+        default=0.05, ge=0, le=1, description="With gguf: fastest, the lowest median client latency wins; medians "
+        "within this share of it are a tie, which the lowest p95 breaks (within the same share), then the smaller "
+        "file.")
 
 
 ROUGE_L, BLEU_1, TITLE_ONLY, LENGTH = "rouge_l", "bleu_1", "title_only_rate", "length_compliance"
@@ -157,8 +168,8 @@ def verdict(scores: dict[str, dict[str, float]], stopped: list[bool], rules: dic
 
 def generate(context, config: EvalGateConfig, merged_hf_model: dict, champion: Optional[dict], contents: list[str],
              passes) -> dict:
-    """Everything the gate scores, generated once: each system's titles, and each GGUF's answers (smallest first,
-    ``auto`` stopping at the first that ``passes``)."""
+    """Everything the gate scores, generated once: each system's titles, each GGUF's answers (smallest first,
+    ``auto`` stopping at the first that ``passes``) and, with ``fastest``, the latency of each GGUF that passes."""
     from titlegen_assets.evaluation.gguf_scoring import gguf_answers
 
     context.log.info(f"eval_gate: generating {len(contents)} titles with {merged_hf_model['path']}")
@@ -177,7 +188,31 @@ def generate(context, config: EvalGateConfig, merged_hf_model: dict, champion: O
         ggufs[quantization] = {"titles": answers.titles, "stopped": answers.stopped}
         if merged_hf_model["gguf"]["mode"] == "auto" and passes(quantization, ggufs[quantization]):
             break
-    return {"systems": systems, "base_skipped": base_skipped, "ggufs": ggufs}
+    measured = {}
+    if merged_hf_model["gguf"]["mode"] == "fastest":
+        candidates = [quantization for quantization, answers in ggufs.items() if passes(quantization, answers)]
+        if len(candidates) > 1:
+            measured = gguf_latency_samples(context, config, merged_hf_model, candidates, contents)
+    return {"systems": systems, "base_skipped": base_skipped, "ggufs": ggufs, "latency": measured}
+
+
+def gguf_latency_samples(context, config: EvalGateConfig, merged_hf_model: dict, candidates: list[str],
+                         contents: list[str]) -> dict[str, list[dict]]:
+    """Each candidate GGUF's timings on llama-server (the product's settings, the training prompt), the same distinct
+    test articles sent once to each, measured in turns (``gguf_latency.measure_in_turns``)."""
+    from titlegen_assets.evaluation import gguf_latency
+    from titlegen_assets.evaluation.llama_server import training_prompts
+    from titlegen_assets.serving.latency import distinct_articles
+
+    warm, measured = distinct_articles(contents, config.latency_requests, gguf_latency.WARMUP)
+    context.log.info(f"eval_gate: gguf: fastest: measuring {', '.join(candidates)} on llama-server, {len(measured)} "
+                     f"distinct test articles each (of {len(set(contents))} available, {len(warm)} for warm-up), "
+                     f"in {config.latency_rounds} rounds")
+    files = {quantization: Path(merged_hf_model["gguf"]["files"][quantization]["path"]) for quantization in candidates}
+    model_dir = Path(merged_hf_model["path"])
+    warm, measured = training_prompts(model_dir, warm), training_prompts(model_dir, measured)
+    return gguf_latency.measure_in_turns(files, warm, measured, config.latency_rounds, config.max_new_tokens,
+                                         context.log.info)
 
 
 @dg.multi_asset_check(
@@ -222,7 +257,8 @@ def eval_gate(
 
     shas = {quantization: file["sha256"] for quantization, file in merged_hf_model["gguf"]["files"].items()}
     version = fingerprint(merged_hf_model["version"], merged_hf_model["inputs"]["cleaned_splits"], config.model_dump(),
-                          shas, champion and champion["version"], bool(champion and "missing" in champion), EVAL_CODE)
+                          shas, merged_hf_model["gguf"]["mode"], champion and champion["version"],
+                          bool(champion and "missing" in champion), EVAL_CODE)
     report = artifacts.path("reports", "eval") / f"{version}.json"
     if report.is_file():
         context.log.info(f"eval_gate: {version} already generated at {report}; scoring it again, generating nothing")
@@ -264,7 +300,8 @@ def eval_gate(
                       "threshold": threshold, "missed_by": max(0.0, threshold - value), "summary": summary_line,
                       **shared},
         )
-    for result in (certify_ggufs(merged_hf_model, generated["ggufs"], gguf_verdict),
+    for result in (certify_ggufs(merged_hf_model, generated["ggufs"], gguf_verdict, generated["latency"],
+                                 config.latency_tie),
                    against_champion(config, scored, champion)):
         yield dg.AssetCheckResult(check_name=result.check_name, passed=result.passed, description=result.description,
                                   metadata={**result.metadata, **evaluated(merged_hf_model["version"])})
@@ -279,9 +316,10 @@ def served_rules(config: EvalGateConfig, sample_size: int) -> dict:
             "bootstrap_samples": config.bootstrap_samples}
 
 
-def certify_ggufs(merged_hf_model: dict, answers: dict[str, dict], verdict) -> dg.AssetCheckResult:
+def certify_ggufs(merged_hf_model: dict, answers: dict[str, dict], verdict, latency_samples: dict[str, list[dict]],
+                  tie: float) -> dg.AssetCheckResult:
     """Certify each GGUF whose answers pass the 16-bit model's thresholds and stop rate, named with its sha256 in
-    ladder order (the first is the smallest, which ollama_model serves)."""
+    ladder order (smallest first), and name the one ollama_model serves (``chosen``, with its sha256 and why)."""
     gguf = merged_hf_model["gguf"]
     if gguf["skipped"]:
         return dg.AssetCheckResult(check_name=GGUF_CERTIFIED, passed=True,
@@ -300,13 +338,46 @@ def certify_ggufs(merged_hf_model: dict, answers: dict[str, dict], verdict) -> d
             certified[quantization] = file["sha256"]
         rows.append((quantization, file["mib"], stopped, "refused: " + "; ".join(problems) if problems else
                      f"certified (sha256 {file['sha256'][:12]}…)"))
-    description = (f"certified {', '.join(certified)}" if certified else "no GGUF passed") + (
+    chosen, why, measured = served_choice(gguf["mode"], list(certified), latency_samples, tie)
+    description = (f"certified {', '.join(certified)}; serves {chosen}: {why}" if certified else "no GGUF passed") + (
         f"; refused {' | '.join(refused)}" if refused else "")
+    latency = {"latency": dg.MetadataValue.json(measured),
+               "latency_table": dg.MetadataValue.md(latency_table(measured))} if measured else {}
     return dg.AssetCheckResult(
         check_name=GGUF_CERTIFIED, passed=bool(certified), description=description,
-        metadata={"certified": dg.MetadataValue.json(certified), "chosen": next(iter(certified), "none"),
-                  "ggufs": dg.MetadataValue.md(markdown_table(("GGUF", "MiB", "stopped", "verdict"), rows))},
+        metadata={"certified": dg.MetadataValue.json(certified), "chosen": chosen,
+                  "chosen_sha256": certified.get(chosen, "none"), "choice": why, "mode": gguf["mode"],
+                  "ggufs": dg.MetadataValue.md(markdown_table(("GGUF", "MiB", "stopped", "verdict"), rows)),
+                  **latency},
     )
+
+
+def served_choice(mode: str, certified: list[str], latency_samples: dict[str, list[dict]],
+                  tie: float) -> tuple[str, str, dict[str, dict]]:
+    """(the certified GGUF type ollama_model serves, why, each measured candidate's latency summary): with
+    ``fastest``, the rule of ``gguf_latency.fastest`` on the latency measured in this gate; otherwise the first
+    certified, which is the smallest (``auto``) or the one type configured."""
+    if not certified:
+        return "none", "no GGUF passed", {}
+    if mode == "fastest" and latency_samples:
+        from titlegen_assets.evaluation import gguf_latency
+
+        measured = gguf_latency.summaries({quantization: latency_samples[quantization] for quantization in certified})
+        chosen, why = gguf_latency.fastest({name: summary["wall_ms"] for name, summary in measured.items()}, tie)
+        return chosen, f"the fastest on this host's llama-server, {why}", measured
+    return certified[0], {"auto": "the smallest certified file (gguf: auto)",
+                          "fastest": "the only certified file (gguf: fastest; nothing to compare, so not measured)",
+                          "fixed": "the one type configured"}[mode], {}
+
+
+def latency_table(measured: dict[str, dict]) -> str:
+    """Each measured GGUF's client latency and, apart, what the server spent evaluating the prompt and decoding."""
+    return markdown_table(
+        ("GGUF", "requests", "p50 ms", "p95 ms", "prompt tokens p50", "prompt eval p50 ms", "decode p50 ms",
+         "tokens/s"),
+        [(name, s["requests"], f"{s['wall_ms']['p50']:.0f}", f"{s['wall_ms']['p95']:.0f}",
+          f"{s['prompt_tokens']['p50']:.0f}", f"{s['server_prompt_eval_ms']['p50']:.0f}",
+          f"{s['server_eval_ms']['p50']:.0f}", s["tokens_per_second"]) for name, s in measured.items()])
 
 
 def against_champion(config: EvalGateConfig, scored, champion: Optional[dict]) -> dg.AssetCheckResult:
@@ -368,3 +439,10 @@ def require_same_champion(context: dg.AssetExecutionContext, evaluations: dict[s
 def certified_ggufs(evaluations: dict[str, dg.AssetCheckEvaluation]) -> dict[str, str]:
     """GGUF type -> sha256 of each file the gate certified, smallest first (empty when none was made)."""
     return evaluations[GGUF_CERTIFIED].metadata["certified"].value
+
+
+def chosen_gguf(evaluations: dict[str, dg.AssetCheckEvaluation]) -> tuple[str, str]:
+    """(type, sha256) of the certified GGUF the gate chose to serve: the smallest with ``gguf: auto``, the one
+    measured fastest with ``gguf: fastest``. Call only when ``certified_ggufs`` is not empty."""
+    chosen = evaluations[GGUF_CERTIFIED].metadata["chosen"].value
+    return chosen, certified_ggufs(evaluations)[chosen]

@@ -9,8 +9,8 @@ import dagster as dg
 from pydantic import Field
 
 from titlegen_assets.defs.conditions import ON_NEW_INPUTS
-from titlegen_assets.defs.evaluation_checks import (GGUF_CERTIFIED, ROUGE_L, certified_ggufs, passed_gate,
-                                                    require_same_champion, verdict)
+from titlegen_assets.defs.evaluation_checks import (GGUF_CERTIFIED, ROUGE_L, certified_ggufs, chosen_gguf,
+                                                    passed_gate, require_same_champion, verdict)
 from titlegen_assets.defs.guard import ChecksRefused, evaluated, latest_if_version, require_passed_checks
 from titlegen_assets.defs.lineage import own_test_articles
 from titlegen_assets.defs.resources import ArtifactStore, OllamaServer
@@ -30,7 +30,7 @@ RUN_THE_SERVED_CHECK = ("materialize ollama_model with its checks (`dagster asse
 
 
 class OllamaModelConfig(dg.Config):
-    """The Ollama model created from the GGUF file the eval gate certified (the smallest, when several passed)."""
+    """The Ollama model created from the certified GGUF file the eval gate chose (merged_hf_model's gguf setting)."""
 
     model_name: Optional[str] = Field(
         default=None, description="Ollama model name; default derived from the base model (e.g. "
@@ -86,7 +86,7 @@ def ollama_model(
         raise dg.Failure(f"ollama_model: merged_hf_model {merged_hf_model['version']} has no certified GGUF to serve "
                          f"({evaluations[GGUF_CERTIFIED].description}); build llama.cpp where merged_hf_model runs "
                          "(docker/build_llama_cpp.sh, LLAMA_CPP_DIR) and re-materialize it with its checks")
-    quantization, sha256 = next(iter(certified.items()))  # the smallest that passed
+    quantization, sha256 = chosen_gguf(evaluations)
     gguf = require_certified(Path(merged_hf_model["gguf"]["files"][quantization]["path"]), sha256, "ollama_model")
     rules = evaluations[ROUGE_L].metadata["served_rules"].value
     name = config.name(merged_hf_model["base_model_name"])

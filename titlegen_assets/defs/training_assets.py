@@ -25,6 +25,10 @@ class TrainingConfig(dg.Config, LoraSettings):
     """LoRA fine-tuning (the fields and their validation live in ``training.settings.LoraSettings``)."""
 
 
+#: The ``gguf`` settings that make every type of the ladder and let the eval gate pick the one to serve.
+LADDER_MODES = ("auto", "fastest")
+
+
 class MergeConfig(dg.Config):
     """The merged 16-bit folder and the GGUF files made from it: the one place the shipped quantization is set."""
 
@@ -32,17 +36,19 @@ class MergeConfig(dg.Config):
     gguf: str = Field(
         default="auto",
         description="GGUF files made with llama.cpp, which the eval gate scores through llama-server and hf_repo and "
-        "ollama_model ship: auto (every type of gguf_ladder; the smallest whose answers pass the gate ships), one "
-        "type (Q4_K_M, Q5_K_M, Q6_K, Q8_0, BF16, F32, any case), or none. Where llama.cpp is not built, none is "
-        "made and the run says so.",
+        "ollama_model ship: auto (every type of gguf_ladder; the smallest whose answers pass the gate ships), "
+        "fastest (every type of gguf_ladder; each that passes ships to hf_repo, and ollama_model serves the one the "
+        "gate measured fastest on this host's llama-server: eval_gate's latency_* settings), one type (Q4_K_M, "
+        "Q5_K_M, Q6_K, Q8_0, BF16, F32, any case), or none. Where llama.cpp is not built, none is made and the run "
+        "says so.",
     )
     gguf_ladder: list[str] = Field(default=list(DEFAULT_LADDER),
-                                   description="The types auto tries, smallest first.")
+                                   description="The types auto and fastest try, smallest first.")
 
     @field_validator("gguf")
     @classmethod
     def _known_gguf(cls, value: str) -> str:
-        return value.lower() if value.lower() in ("auto", "none") else quantization_name(value)
+        return value.lower() if value.lower() in LADDER_MODES + ("none",) else quantization_name(value)
 
     @field_validator("gguf_ladder")
     @classmethod
@@ -53,7 +59,11 @@ class MergeConfig(dg.Config):
 
     def quantizations(self) -> list[str]:
         """The GGUF types to make, in the order the gate tries them."""
-        return [] if self.gguf == "none" else self.gguf_ladder if self.gguf == "auto" else [self.gguf]
+        return [] if self.gguf == "none" else self.gguf_ladder if self.gguf in LADDER_MODES else [self.gguf]
+
+    def mode(self) -> str:
+        """How the gate picks the file to serve: ``auto`` (the smallest that passes), ``fastest``, or ``fixed``."""
+        return self.gguf if self.gguf in LADDER_MODES else "fixed"
 
 
 
@@ -147,7 +157,7 @@ def merged_hf_model(
             with atomic_folder(target) as staging:
                 merge_adapter(Path(lora_adapter["path"]), lora_adapter["base_model"], lora_adapter["backend"], staging)
     gguf = {**gguf_export.exported_files(target, artifacts.path("gguf", version), quantizations, context.log.info),
-            "mode": "auto" if config.gguf == "auto" else "fixed"}
+            "mode": config.mode()}
     if gguf["skipped"]:
         context.log.warning(f"merged_hf_model: no GGUF made, so none can be certified or shipped: {gguf['skipped']}")
     article = own_test_articles(context, artifacts, lora_adapter, "merged_hf_model")[0]

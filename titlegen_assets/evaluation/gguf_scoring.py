@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from titlegen_assets.evaluation.llama_server import LlamaServer, training_prompt
+from titlegen_assets.evaluation.llama_server import LlamaServer, training_prompts
 
 
 @dataclass(frozen=True)
@@ -30,15 +30,10 @@ class GgufAnswers:
 def gguf_answers(gguf: Path, model_dir: Path, contents: list[str], max_new_tokens: int,
                  log: Callable[[str], None] = lambda _: None, threads: int | None = None) -> GgufAnswers:
     """One greedy title per article from llama-server serving ``gguf`` (started on 127.0.0.1, stopped by pid)."""
-    from transformers import AutoTokenizer
-
-    from titlegen_assets.training.processing import text_tokenizer
-
-    tokenizer = text_tokenizer(AutoTokenizer.from_pretrained(str(model_dir)))
     titles, stopped = [], []
     with LlamaServer(gguf, threads=threads, start_timeout_s=600) as server:
-        for number, content in enumerate(contents, 1):
-            answer = server.complete(training_prompt(tokenizer, content), max_new_tokens, timeout_s=600)
+        for number, prompt in enumerate(training_prompts(model_dir, contents), 1):
+            answer = server.complete(prompt, max_new_tokens, timeout_s=600)
             titles.append(answer["content"].strip())
             stopped.append(answer.get("stop_type") == "eos")
             if number % 10 == 0 or number == len(contents):

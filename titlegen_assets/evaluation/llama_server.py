@@ -32,6 +32,16 @@ def training_prompt(tokenizer, content: str) -> str:
     return text.removeprefix(tokenizer.bos_token)
 
 
+def training_prompts(model_dir: Path, contents: list[str]) -> list[str]:
+    """``training_prompt`` of each article, rendered by the merged folder's own tokenizer and chat template."""
+    from transformers import AutoTokenizer
+
+    from titlegen_assets.training.processing import text_tokenizer
+
+    tokenizer = text_tokenizer(AutoTokenizer.from_pretrained(str(model_dir)))
+    return [training_prompt(tokenizer, content) for content in contents]
+
+
 def binary(root: Path | None = None) -> Path:
     path = (root or gguf_export.llama_cpp_dir()) / "build" / "bin" / "llama-server"
     if not path.is_file():
@@ -122,7 +132,8 @@ class LlamaServer:
 
     def timed_completion(self, prompt: str, n_predict: int, timeout_s: float = 120.0) -> dict:
         """Stream one greedy completion and time it as the latency report does: client wall time, time to the first
-        generated piece, and the server's own durations in Ollama's names and units (nanoseconds)."""
+        generated piece, and the server's own durations in Ollama's names and units (nanoseconds); beside them, the
+        prompt tokens the server took from its prompt cache (``cache_n``) instead of evaluating."""
         import httpx
 
         body = {"prompt": prompt, "n_predict": n_predict, "stream": True, "cache_prompt": True, **GREEDY}
@@ -145,6 +156,7 @@ class LlamaServer:
             "wall_ms": (ended - started) * 1000, "ttft_ms": ((first or ended) - started) * 1000,
             "total_duration": prompt_ns + eval_ns, "load_duration": 0,
             "prompt_eval_count": timings.get("prompt_n", 0), "prompt_eval_duration": prompt_ns,
+            "prompt_cached_count": timings.get("cache_n", 0),
             "eval_count": timings.get("predicted_n", 0), "eval_duration": eval_ns,
             "stop_type": final.get("stop_type"), "response": text.strip(),
         }
