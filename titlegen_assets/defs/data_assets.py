@@ -52,8 +52,9 @@ class RawDatasetConfig(dg.Config):
     target_column: str = Field(default="title", description="Column holding the reference headline.")
     max_row_mb: float = Field(
         default=MAX_ROW_MB, gt=0,
-        description="Largest row read, in MB (a JSONL line; a Parquet or Hub row's article or title): a larger one "
-        "stops the read with its row number before it is read whole. Raise it only for unusually long articles.",
+        description="Largest row read, in MB (a JSONL line; any text value of a Parquet or Hub row): a larger one "
+        "stops the read with its row number before it is read whole (Parquet: from the file's footer before anything "
+        "is decompressed). Raise it only for unusually long articles.",
     )
 
     @model_validator(mode="after")
