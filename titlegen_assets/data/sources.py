@@ -266,9 +266,11 @@ def load_hub(dataset_id: str, revision: str, split: str, input_column: str, targ
     except SourceError:
         raise
     except Exception as error:
+        anonymous = (" It was asked for without a token: the deployment reads with HF_TOKEN only in the namespaces it "
+                     "allows, so elsewhere only a public dataset can be read." if token is False else "")
         raise SourceError(
             f"{where}: could not load split {split!r} ({type(error).__name__}: {error}). "
-            "Check the dataset id, revision and split, network access to the Hub, or use source='file'"
+            f"Check the dataset id, revision and split, network access to the Hub, or use source='file'.{anonymous}"
         ) from error
     rows = []
     for table in dataset.with_format("arrow").iter(batch_size=BATCH_ROWS):
@@ -278,9 +280,11 @@ def load_hub(dataset_id: str, revision: str, split: str, input_column: str, targ
 
 
 def read_source(source: str, hf_dataset: str, hf_revision: str, hf_split: str, path: str | None,
-                input_column: str, target_column: str, resolve_commit, max_row_mb: float = MAX_ROW_MB) -> RawSource:
+                input_column: str, target_column: str, resolve_commit, max_row_mb: float = MAX_ROW_MB,
+                token: str | bool | None = None) -> RawSource:
     """The configured source: the bundled sample, a local file, or a Hub dataset (``resolve_commit`` turns its
-    branch into a commit). A local folder holding a copy of a Hub dataset is versioned by its content."""
+    branch into a commit; ``token`` reads it, False for none). A local folder holding a copy of a Hub dataset is
+    versioned by its content."""
     max_row_bytes = int(max_row_mb * _MB)
     if source == "sample":
         return load_file(sample_path(), input_column, target_column, kind="sample", max_row_bytes=max_row_bytes)
@@ -289,4 +293,4 @@ def read_source(source: str, hf_dataset: str, hf_revision: str, hf_split: str, p
     local_copy = Path(hf_dataset).expanduser()
     refuse_outside_links(local_copy)
     revision = f"sha256:{folder_sha256(local_copy)}" if local_copy.is_dir() else resolve_commit(hf_dataset, hf_revision)
-    return load_hub(hf_dataset, revision, hf_split, input_column, target_column, max_row_bytes)
+    return load_hub(hf_dataset, revision, hf_split, input_column, target_column, max_row_bytes, token)
