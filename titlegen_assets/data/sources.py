@@ -22,7 +22,7 @@ SAMPLE_FILE = "zh_tw_news_sample.jsonl"
 HUB_DATASET = "AWeirdDev/zh-tw-pts-articles-sm"
 #: The instruction/input/output layout of TAIDE-style training files: ``input`` is the article, ``output`` the title.
 TAIDE_COLUMNS = ("instruction", "input", "output")
-#: The largest row read, in MB (a JSONL line; a Parquet or Hub row's article and title): news articles are a few KB.
+#: The largest row read, in MB (a JSONL line; any text value of a Parquet or Hub row): news articles are a few KB.
 MAX_ROW_MB = 4.0
 _MB = 1_000_000
 #: Parquet and Hub rows checked in Arrow, then turned into Python, at a time.
@@ -126,7 +126,7 @@ def check_parquet_footer(metadata, where: str, max_row_bytes: int) -> None:
         rows = f"row {first}" if first == last else f"rows {first}-{last} (row group {index + 1})"
         for chunk in (group.column(c) for c in range(group.num_columns)):
             size, column = chunk.total_uncompressed_size, chunk.path_in_schema
-            if size > max_row_bytes * group.num_rows:
+            if size > max_row_bytes * max(group.num_rows, 1):  # a row group of no rows holds no value
                 which = f"row {first} has" if first == last else f"one of rows {first}-{last} (row group {index + 1}) has"
                 raise SourceError(f"{where}: {which} a {column!r} longer than {_megabytes(max_row_bytes)} (raw_dataset's "
                                   f"max_row_mb): the file's footer gives {rows} {_megabytes(size)} of it before "
