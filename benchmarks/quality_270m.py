@@ -22,7 +22,6 @@ import dagster as dg
 import yaml
 
 from titlegen_assets.definitions import defs
-from titlegen_assets.defs.resources import ArtifactStore
 from titlegen_assets.evaluation import metrics
 from titlegen_assets.training.environment import cpu_flags
 
@@ -55,10 +54,10 @@ def main() -> None:
             root.mkdir(parents=True, exist_ok=True)
             (root / "base_models").symlink_to(args.base_models.resolve(), target_is_directory=True)
         instance = dg.DagsterInstance.ephemeral()
+        os.environ["TITLEGEN_HOME"] = str(root)  # the artifact root is the deployment's: TITLEGEN_HOME, not config
         started = time.perf_counter()
         result = dg.materialize([*defs.assets, *defs.asset_checks], selection=THROUGH_GATE, run_config=config,
-                                resources={**defs.resources, "artifacts": ArtifactStore(root=str(root))}, instance=instance,
-                                raise_on_error=False)
+                                resources=defs.resources, instance=instance, raise_on_error=False)
         wall = time.perf_counter() - started
         steps = {s.step_key: round(s.end_time - s.start_time, 1) for s in instance.get_run_step_stats(result.run_id)}
         checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}

@@ -80,3 +80,12 @@ def trl_cpu_training_blocker() -> str | None:
         return (f"TRL {installed} cannot train on a CPU (its fused LM head runs a Triton kernel: '0 active drivers'); "
                 "the GPU pins train on CUDA, the CPU pins (TRL 1.16) train here")
     return None
+
+
+def ollama_at(monkeypatch, server):
+    """The production Ollama resource pointed at ``server`` the way a deployment points it: OLLAMA_HOST (the address
+    is not run config)."""
+    from titlegen_assets.defs.resources import OllamaServer
+
+    monkeypatch.setenv("OLLAMA_HOST", server.host)
+    return OllamaServer()

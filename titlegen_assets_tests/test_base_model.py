@@ -128,3 +128,29 @@ def test_while_dequantizing_transformers_parses_the_gguf_once(tmp_path, monkeypa
         assert load_gguf_checkpoint(str(one), return_tensors=False) != first[0] and len(parsed) == 3
     load_gguf_checkpoint(str(one), return_tensors=False)
     assert len(parsed) == 4 and first[0] == first[2]  # the shared reader gives every caller the same answer
+
+
+@pytest.mark.parametrize(("gated", "private", "refusal"), [
+    ("manual", False, "it is gated"), (False, True, "it is private"), (False, False, None)])
+def test_a_hub_base_model_read_without_the_token_must_be_public_and_not_gated(monkeypatch, gated, private, refusal):
+    """Outside the deployment's namespaces the commit is asked for without the token (token=False), and the model is
+    used only when anyone may read it: Unsloth downloads the id with HF_TOKEN itself. The double stands for
+    huggingface_hub 2.4.0's ``HfApi.model_info``, returning ``ModelInfo`` with its ``gated``/``private`` fields."""
+    from huggingface_hub import HfApi, ModelInfo
+
+    from titlegen_assets.training.base_model import base_model_identity
+
+    asked = []
+
+    def model_info(self, repo_id, *, token=None, **_):
+        asked.append(token)
+        return ModelInfo(id=repo_id, sha="a" * 40, gated=gated, private=private)
+
+    monkeypatch.setattr(HfApi, "model_info", model_info)
+    if refusal:
+        with pytest.raises(BaseModelError, match=rf"base_model other-team/gemma cannot be read without a token "
+                                                 rf"\({refusal}\).*add the namespace to TITLEGEN_HUB_READ_NAMESPACES"):
+            base_model_identity("other-team/gemma", token=False)
+    else:
+        assert base_model_identity("other-team/gemma", token=False) == "commit:" + "a" * 40
+    assert asked == [False]

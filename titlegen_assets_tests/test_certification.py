@@ -5,10 +5,9 @@ from pathlib import Path
 
 import dagster as dg
 
-from titlegen_assets.defs.resources import OllamaServer
 from titlegen_assets_tests.doubles.hub_double import HubDouble
 from titlegen_assets_tests.doubles.ollama_server import OllamaDouble
-from titlegen_assets_tests.support import demo_config, materialize, step_error
+from titlegen_assets_tests.support import demo_config, materialize, ollama_at, step_error
 
 THROUGH_MERGE = ["raw_dataset", "cleaned_splits", "lora_adapter", "merged_hf_model"]
 
@@ -17,7 +16,7 @@ def gate(result, name: str) -> dg.AssetCheckEvaluation:
     return next(e for e in result.get_asset_check_evaluations() if e.check_name == name)
 
 
-def test_a_gguf_whose_answers_never_stop_is_refused_and_nothing_is_published_or_served(artifact_root, llama_cpp):
+def test_a_gguf_whose_answers_never_stop_is_refused_and_nothing_is_published_or_served(artifact_root, llama_cpp, monkeypatch):
     instance = dg.DagsterInstance.ephemeral()
     # the smoke model's random weights never say <end_of_turn>: held to the spec's stop rate, its GGUF fails
     result = materialize(THROUGH_MERGE, demo_config(stop_rate_min=0.98), instance)
@@ -27,13 +26,13 @@ def test_a_gguf_whose_answers_never_stop_is_refused_and_nothing_is_published_or_
     assert gate(result, "rouge_l").passed, "the 16-bit model passed: only its GGUF is refused"
     with OllamaDouble() as server:
         for asset, resources in (("hf_repo", {"hub": HubDouble()}),
-                                 ("ollama_model", {"ollama": OllamaServer(host=server.host)})):
+                                 ("ollama_model", {"ollama": ollama_at(monkeypatch, server)})):
             error = step_error(materialize([asset], demo_config(), instance, **resources), asset)
             assert "gguf_certified failed" in error and "answers stopped" in error
         assert server.blobs == {} and server.models == {}
 
 
-def test_a_gguf_changed_after_the_gate_is_never_shipped(artifact_root, llama_cpp):
+def test_a_gguf_changed_after_the_gate_is_never_shipped(artifact_root, llama_cpp, monkeypatch):
     instance = dg.DagsterInstance.ephemeral()
     result = materialize(THROUGH_MERGE, demo_config(), instance)
     assert result.success
@@ -42,7 +41,7 @@ def test_a_gguf_changed_after_the_gate_is_never_shipped(artifact_root, llama_cpp
         handle.write(b"\0")  # the file on disk is no longer the one the gate scored
     with OllamaDouble() as server:
         for asset, resources in (("hf_repo", {"hub": HubDouble()}),
-                                 ("ollama_model", {"ollama": OllamaServer(host=server.host)})):
+                                 ("ollama_model", {"ollama": ollama_at(monkeypatch, server)})):
             error = step_error(materialize([asset], demo_config(), instance, **resources), asset)
             assert "is not the file the eval gate certified" in error
         assert server.blobs == {}
@@ -59,6 +58,6 @@ def test_without_llama_cpp_no_gguf_is_made_certified_or_shipped_and_the_run_says
     published = Path(result.output_for_node("hf_repo")["path"])
     assert not list(published.glob("*.gguf")) and (published / "model.safetensors").is_file()
     with OllamaDouble() as server:
-        refused = materialize(["ollama_model"], demo_config(), instance, ollama=OllamaServer(host=server.host))
+        refused = materialize(["ollama_model"], demo_config(), instance, ollama=ollama_at(monkeypatch, server))
         assert "has no certified GGUF to serve" in step_error(refused, "ollama_model")
         assert server.blobs == {}

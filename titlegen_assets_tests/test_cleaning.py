@@ -188,6 +188,8 @@ HOSTILE_TEXTS = [
     ("an unclosed parenthesis around Chinese", "'(' + '甲' * 1_000_000"),
     ("a caption mark and a megabyte of blanks", "'▲甲' + ' ' * 1_000_000 + '乙'"),
     ("a reporter credit a hundred thousand times", "'記者王小明／台北報導\\n' * 100_000"),
+    ("a byline glued to a sentence a hundred thousand times", "'。文／記者王小明' * 100_000"),
+    ("a stack of bracketed credits a hundred thousand long", "'。（編輯：陳正健）' * 100_000 + '1131023'"),
 ]
 
 
@@ -225,3 +227,54 @@ def test_line_breaking_markup_and_credits_in_any_script_are_cleaned_in_forms_not
 
 def test_a_break_in_a_title_separates_its_clauses():
     assert cleaning.clean_title("颱風海警發布<br/>東部嚴防豪雨") == "颱風海警發布 東部嚴防豪雨"
+
+
+#: Newsroom credits in the forms zh-TW sites print them (written for this test).
+CREDITS = ["記者王小明／台北報導", "記者王小明/台北報導", "（記者王小明／綜合報導）", "【記者王小明／高雄報導】",
+           "〔記者王小明、李大華／台北報導〕", "實習記者王小明／台中報導", "中央社記者王小明台北2日電",
+           "（中央社記者王小明台北2日電）", "文／記者王小明", "撰文／王小明", "圖文／記者王小明", "記者王小明攝",
+           "責任編輯：陳柏宇", "（編輯：陳正健）1131023", "即時新聞／綜合報導"]
+#: Where a credit stands: alone on a line, closing the article, glued to its last sentence (with or without a space),
+#: glued to the end of a paragraph that a footer follows, and opening the article on a line of its own.
+PLACES = {
+    "own line at the end": (STORY + "\n{credit}", STORY),
+    "own line at the start": ("{credit}\n" + STORY, STORY),
+    "own line in the middle": (STORY + "\n{credit}\n預算由中央補助四成。", STORY + "預算由中央補助四成。"),
+    "glued to the last sentence": (STORY + "{credit}", STORY),
+    "glued to the last sentence after a space": (STORY + " {credit}", STORY),
+    "glued to a paragraph a footer follows": (STORY + "{credit}\n※延伸閱讀：環狀線南段明年動工", STORY),
+}
+
+
+@pytest.mark.parametrize("place", PLACES)
+@pytest.mark.parametrize("credit", CREDITS)
+def test_a_newsroom_credit_is_removed_wherever_it_stands(credit, place):
+    raw, clean = PLACES[place]
+    assert cleaning.clean_content(raw.format(credit=credit)) == clean
+
+
+@pytest.mark.parametrize("credit", ["記者王小明／台北報導", "（記者王小明／綜合報導）", "【記者王小明／高雄報導】",
+                                    "中央社記者王小明台北2日電", "〔即時新聞／綜合報導〕"])
+def test_a_credit_that_ends_in_its_own_word_is_removed_from_the_start_of_any_line(credit):
+    """報導, 電 and a closing bracket end the credit, so the story glued after it is told apart."""
+    raw = STORY + "\n" + credit + "預算由中央補助四成。"
+    assert cleaning.clean_content(raw) == STORY + "預算由中央補助四成。"
+
+
+@pytest.mark.parametrize("sentence", [
+    "他向記者表示，颱風將帶來豪雨。", "記者會上市長表示，媒體報導不實。", "記者協會指出，新聞自由正受威脅。",
+    "市長今天召開記者會。", "市長對記者說，預算將增加。", "記者王小明今天採訪市長，市長表示支持。",
+    "中央社今天報導，央行將升息半碼。", "本文作者為台大教授。", "總編輯表示，改版將在下月上線。",
+])
+@pytest.mark.parametrize("where", ["alone", "after the story", "before the story", "on its own line"])
+def test_a_sentence_that_mentions_a_reporter_is_kept(sentence, where):
+    raw = {"alone": sentence, "after the story": STORY + sentence, "before the story": sentence + STORY,
+           "on its own line": STORY + "\n" + sentence}[where]
+    assert cleaning.clean_content(raw) == raw.replace("\n", "")
+
+
+def test_a_credit_glued_to_the_story_after_it_never_takes_the_story_with_it():
+    """An editor credit opening the text, with the story glued after its name, cannot be told from the story: it is
+    kept, and so is every sentence after it (the end-of-text rule once read it as a credit running to the end)."""
+    raw = "責任編輯：陳柏宇" + STORY
+    assert cleaning.clean_content(raw) == raw

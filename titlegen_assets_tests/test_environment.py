@@ -54,11 +54,6 @@ def test_ollama_address_is_read_from_ollama_host_as_ollama_reads_it(monkeypatch,
     assert OllamaServer().base_url() == url
 
 
-def test_configured_host_wins_over_ollama_host(monkeypatch):
-    monkeypatch.setenv("OLLAMA_HOST", "elsewhere:1")
-    assert OllamaServer(host="ollama:11434").base_url() == "http://ollama:11434"
-
-
 @pytest.mark.parametrize(("value", "executor"), [("", "None"), ("k8s", "k8s")])
 def test_titlegen_executor_k8s_runs_each_step_in_its_own_pod(value, executor):
     code = "import titlegen_assets.definitions as d; e = d.defs.executor; print(e.name if e else None)"

@@ -65,7 +65,11 @@ def test_gc_refuses_an_instance_without_materializations(tmp_path, monkeypatch, 
 
 def _stand_in(instance, root, name, version, metadata, output=None) -> str:
     """One real materialization of asset ``name`` at data version ``version`` (a run of a stand-in asset under that
-    key), its step output written by the production IO manager; returns the run id."""
+    key), its step output written by the production IO manager under ``root`` (as TITLEGEN_HOME places it); returns
+    the run id."""
+    import os
+    from unittest import mock
+
     from titlegen_assets.defs.io_manager import ManifestIOManager
     from titlegen_assets.defs.resources import ArtifactStore
 
@@ -74,8 +78,9 @@ def _stand_in(instance, root, name, version, metadata, output=None) -> str:
         return dg.MaterializeResult(value=output or {"version": version}, data_version=dg.DataVersion(version),
                                     metadata=metadata)
 
-    return dg.materialize([stand_in], instance=instance,
-                          resources={"io_manager": ManifestIOManager(artifacts=ArtifactStore(root=str(root)))}).run_id
+    with mock.patch.dict(os.environ, {"TITLEGEN_HOME": str(root)}):
+        return dg.materialize([stand_in], instance=instance,
+                              resources={"io_manager": ManifestIOManager(artifacts=ArtifactStore())}).run_id
 
 
 def test_gc_reads_only_the_last_keep_evaluations_of_each_check(tmp_path, monkeypatch):

@@ -40,6 +40,7 @@ def test_a_new_version_deletes_in_its_own_commit_every_file_of_the_repo_it_does_
 
 def test_the_published_card_lists_every_shipped_file_with_its_sha256(artifact_root, monkeypatch):
     monkeypatch.setenv("HF_TOKEN", FAKE_TOKEN)
+    monkeypatch.setenv("HF_ORG", "titlegen-test")  # the deployment's organisation: where runs may publish
     config = demo_config()
     config["ops"]["hf_repo"] = {"config": {"repo_id": "titlegen-test/headlines"}}
     API_DOUBLE["api"] = api = hf_api_double("titlegen-test/headlines")

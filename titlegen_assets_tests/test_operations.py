@@ -67,6 +67,13 @@ def recording_hub(monkeypatch):
             self.end_headers()
             self.wfile.write(json.dumps({"id": "o/d", "sha": "b" * 40}).encode())
 
+        def do_HEAD(self):  # a file's metadata: nothing here
+            requests_seen.append((self.path, self.headers.get("Authorization")))
+            self.send_response(404)
+            self.end_headers()
+
+        do_POST = do_HEAD
+
         def log_message(self, *args):
             pass
 
@@ -97,8 +104,154 @@ def test_the_hub_address_is_the_deployments_hf_endpoint(recording_hub, monkeypat
     url, requests_seen = recording_hub
     monkeypatch.setattr(constants, "ENDPOINT", url)  # HF_ENDPOINT in the deployment's environment
     monkeypatch.setenv("HF_TOKEN", "hf_deploymentSECRET")
+    monkeypatch.setenv("HF_ORG", "o")  # a namespace the deployment reads with its token
     assert HuggingFaceHub().dataset_commit("o/d", "main") == "b" * 40
     assert requests_seen == [("/api/datasets/o/d/revision/main", "Bearer hf_deploymentSECRET")]
+
+
+# --- issue 29: the deployment decides what runs may do with what it holds ------------------------------------------
+
+#: What a run config names, read in a child whose HF_ENDPOINT is the recording server: the dataset's commit, the
+#: dataset through datasets' builder, and a base model as lora_adapter resolves it (the token the resource decides).
+READ_IN_A_CHILD = """
+import sys
+import tempfile
+from pathlib import Path
+
+from titlegen_assets.data.sources import read_source
+from titlegen_assets.defs.resources import HuggingFaceHub
+from titlegen_assets.training.base_model import resolve_base_model
+
+hub, dataset, model = HuggingFaceHub(), sys.argv[1], sys.argv[2]
+for read in (lambda: hub.dataset_commit(dataset, "main"),
+             lambda: read_source("hub", dataset, "main", "train", None, "content", "title", hub.dataset_commit,
+                                 token=hub.read_token(dataset)),
+             lambda: resolve_base_model(model, Path(tempfile.mkdtemp()), token=hub.read_token(model))):
+    try:
+        read()
+    except Exception as error:  # the recording server answers no read in full: only what was sent matters
+        print(type(error).__name__, str(error)[:300])
+"""
+
+
+@pytest.mark.parametrize(("namespaces", "sent"), [
+    ({"HF_ORG": "our-team"}, None),  # another team's repos: asked for as anyone would
+    ({"HF_ORG": "our-team", "TITLEGEN_HUB_READ_NAMESPACES": "other-team"}, "Bearer hf_deploymentSECRET"),
+    ({"TITLEGEN_HUB_NAMESPACES": "our-team,other-team"}, "Bearer hf_deploymentSECRET"),
+])
+def test_a_run_config_naming_another_namespaces_dataset_or_base_model_reads_it_without_the_token(
+        recording_hub, tmp_path, namespaces, sent):
+    """hf_dataset and base_model name any repo; the token goes with a read only where the deployment allows it, so
+    a private or gated repo of another team stays out of reach (the Hub answers an anonymous read 401/404)."""
+    import os
+    import subprocess
+    import sys
+
+    url, requests_seen = recording_hub
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("HF_", "TITLEGEN_HUB"))}, **namespaces,
+           "HF_ENDPOINT": url, "HF_TOKEN": "hf_deploymentSECRET", "HF_HUB_OFFLINE": "0", "HF_DATASETS_OFFLINE": "0",
+           "HF_HOME": str(tmp_path / "hf"), "HF_HUB_DISABLE_TELEMETRY": "1"}
+    child = subprocess.run([sys.executable, "-c", READ_IN_A_CHILD, "other-team/private-news",
+                            "other-team/private-model"], capture_output=True, text=True, env=env, timeout=300)
+    assert child.returncode == 0, child.stderr
+    asked = ("/api/datasets/other-team/private-news/revision/main",  # the commit
+             "/datasets/other-team/private-news/resolve/",  # datasets' builder reading the repo's files
+             "/api/models/other-team/private-model")  # the base model's commit
+    assert all(any(path.startswith(prefix) for path, _ in requests_seen) for prefix in asked), requests_seen
+    assert {authorization for _, authorization in requests_seen} == {sent}, requests_seen
+
+
+@pytest.mark.parametrize(("env", "hf_repo_config", "refusal"), [
+    ({"HF_ORG": "our-team"}, {"repo_id": "other-team/headlines"},
+     r"other-team/headlines is in the namespace 'other-team', and this deployment publishes only to our-team "
+     r"\(TITLEGEN_HUB_NAMESPACES, else HF_ORG\); nothing was sent to the Hub.*add other-team to TITLEGEN_HUB_NAMESPACES"),
+    ({"HF_ORG": "other-team", "TITLEGEN_HUB_NAMESPACES": "our-team, lab"}, {"repo_id": "other-team/headlines"},
+     r"publishes only to our-team, lab"),
+    ({"HF_ORG": "our-team"}, {"repo_id": "headlines"},
+     r"headlines names no namespace, so the Hub would put it under the token's own account.*set repo_id to "
+     r"our-team/headlines"),
+    ({}, {"repo_id": "other-team/headlines"}, r"this deployment names no namespace to publish to"),
+    ({"HF_ORG": "our-team"}, {"repo_id": "our-team/../other-team"}, r"is not a Hub repo id"),
+    ({"HF_ORG": "our-team"}, {"private": False},
+     r"private is false, which would publish our-team/titlegen-m for anyone to read, and this deployment does not "
+     r"allow public publishing; nothing was sent to the Hub: keep private: true, or have the operator set "
+     r"TITLEGEN_ALLOW_PUBLIC=1"),
+    ({"HF_ORG": "our-team", "TITLEGEN_ALLOW_PUBLIC": "0"}, {"private": False}, r"TITLEGEN_ALLOW_PUBLIC=1"),
+])
+def test_hf_repo_refuses_a_namespace_or_a_visibility_the_deployment_did_not_allow_before_any_request(
+        artifact_root, monkeypatch, env, hf_repo_config, refusal):
+    from titlegen_assets.defs.publish_assets import PublishConfig, hf_repo
+    from titlegen_assets.defs.resources import ArtifactStore, HubPublishRefused
+    from titlegen_assets_tests.doubles.hub_double import API_DOUBLE, HubDouble, hf_api_double
+
+    for name in ("HF_ORG", "HF_REPO", "TITLEGEN_HUB_NAMESPACES", "TITLEGEN_ALLOW_PUBLIC"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in {"HF_TOKEN": "hf_deploymentSECRET", "HF_REPO": "titlegen-m", **env}.items():
+        monkeypatch.setenv(name, value)
+    API_DOUBLE["api"] = api = hf_api_double("other-team/headlines", existing_private=True)
+    with pytest.raises(HubPublishRefused, match=refusal):
+        hf_repo(dg.build_asset_context(), config=PublishConfig(**hf_repo_config), artifacts=ArtifactStore(),
+                hub=HubDouble(), merged_hf_model={"base_model_name": "m"})
+    assert api.mock_calls == [], "a request reached the Hub"
+
+
+@pytest.mark.parametrize(("env", "repo_id", "private"), [
+    ({"HF_ORG": "our-team"}, "our-team/headlines", True),
+    ({"HF_ORG": "our-team", "TITLEGEN_HUB_NAMESPACES": "lab,our-team"}, "lab/headlines", True),
+    ({"HF_ORG": "our-team", "TITLEGEN_ALLOW_PUBLIC": "1"}, "our-team/headlines", False),
+    ({}, "headlines", True),  # a laptop: no namespace named, the token's own account
+])
+def test_what_the_deployment_allows_is_published(monkeypatch, env, repo_id, private):
+    from titlegen_assets.defs.resources import HuggingFaceHub
+
+    for name in ("HF_ORG", "TITLEGEN_HUB_NAMESPACES", "TITLEGEN_ALLOW_PUBLIC"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    HuggingFaceHub().check_publish(repo_id, private)
+
+
+@pytest.mark.parametrize(("resource", "config", "entry"), [
+    ("ollama", {"host": "http://169.254.169.254"}, "host"),  # cloud metadata, or any address of the launcher's
+    ("artifacts", {"root": "/var/lib/other-team"}, "root"),  # the IO manager's store is the same, never config
+])
+def test_a_run_config_cannot_point_ollama_or_the_artifact_root_elsewhere(artifact_root, monkeypatch, tmp_path,
+                                                                         resource, config, entry):
+    """The Ollama address and the artifact root are the deployment's (OLLAMA_HOST, TITLEGEN_HOME): Dagster refuses the
+    run config before any step, and the Ollama double saw no request."""
+    from titlegen_assets_tests.doubles.ollama_server import OllamaDouble
+
+    with OllamaDouble() as server:
+        monkeypatch.setenv("OLLAMA_HOST", server.host)
+        with pytest.raises(dg.DagsterInvalidConfigError,
+                           match=f'Received unexpected config entry "{entry}" at path root:resources:{resource}'):
+            defs.resolve_job_def("publish_and_serve_job").execute_in_process(
+                run_config={"resources": {resource: {"config": config}}})
+    assert server.requests == []
+    assert not list(artifact_root.iterdir())
+
+
+def test_hf_endpoint_and_the_hub_rules_reach_every_service_and_run_that_holds_the_token():
+    """A private Hub's token never goes to the public Hub: wherever HF_TOKEN goes (compose's services, the run
+    containers dagster.yaml starts, the Helm deployment whose env its run pods take), HF_ENDPOINT goes too, and the
+    namespaces and public-publishing rule the runs check."""
+    from pathlib import Path
+
+    import yaml
+
+    docker = Path(__file__).resolve().parents[1] / "docker"
+    rules = {"HF_ENDPOINT", "TITLEGEN_HUB_NAMESPACES", "TITLEGEN_HUB_READ_NAMESPACES", "TITLEGEN_ALLOW_PUBLIC"}
+    compose = yaml.safe_load((docker / "compose.yaml").read_text())
+    holders = {name: service["environment"] for name, service in compose["services"].items()
+               if "HF_TOKEN" in service.get("environment", {})}
+    assert holders and all(rules <= set(env) for env in holders.values()), holders
+    assert all(env["HF_ENDPOINT"] == "${HF_ENDPOINT:-https://huggingface.co}" for env in holders.values())
+    forwarded = yaml.safe_load((docker / "dagster.yaml").read_text())["run_launcher"]["config"]["env_vars"]
+    assert "HF_TOKEN" in forwarded and rules <= set(forwarded), forwarded
+    values = yaml.safe_load((docker / "k8s" / "values.yaml").read_text())
+    for deployment in values["dagster-user-deployments"]["deployments"]:
+        if "titlegen-hf-token" in {secret["name"] for secret in deployment.get("envSecrets", [])}:
+            assert "HF_ENDPOINT" in {variable["name"] for variable in deployment["env"]}, deployment["name"]
 
 
 

@@ -8,17 +8,16 @@ import dagster as dg
 import pytest
 from huggingface_hub import ModelCard
 
-from titlegen_assets.defs.resources import OllamaServer
 from titlegen_assets_tests.doubles.hub_double import API_DOUBLE, HubDouble, hf_api_double
 from titlegen_assets_tests.doubles.ollama_server import OllamaDouble
-from titlegen_assets_tests.support import demo_config, materialize, step_error
+from titlegen_assets_tests.support import demo_config, materialize, ollama_at, step_error
 
 FAKE_TOKEN = "hf_FAKEtokenTITLEGENtest0123456789secret"
 THROUGH_MERGE = ["raw_dataset", "cleaned_splits", "lora_adapter", "merged_hf_model"]
 THROUGH_PUBLISH = [*THROUGH_MERGE, "hf_repo"]
 
 
-def test_a_failing_gate_stops_hf_repo_and_ollama_model_in_that_run_and_in_later_runs(artifact_root):
+def test_a_failing_gate_stops_hf_repo_and_ollama_model_in_that_run_and_in_later_runs(artifact_root, monkeypatch):
     instance = dg.DagsterInstance.ephemeral()
     result = materialize(THROUGH_PUBLISH, demo_config(rouge_l_min=0.99), instance, hub=HubDouble())
     rouge_l = next(e for e in result.get_asset_check_evaluations() if e.check_name == "rouge_l")
@@ -30,7 +29,7 @@ def test_a_failing_gate_stops_hf_repo_and_ollama_model_in_that_run_and_in_later_
 
     with OllamaDouble() as server:
         for asset, resources in (("hf_repo", {"hub": HubDouble()}),
-                                 ("ollama_model", {"ollama": OllamaServer(host=server.host)})):
+                                 ("ollama_model", {"ollama": ollama_at(monkeypatch, server)})):
             again = materialize([asset], demo_config(), instance, **resources)
             error = step_error(again, asset)
             assert f"{asset}: refusing merged_hf_model" in error and "rouge_l failed: rougeL" in error
@@ -49,17 +48,18 @@ def test_a_gate_that_never_ran_is_refused_with_what_to_run(artifact_root):
     assert "dagster asset materialize --select merged_hf_model" in error
 
 
-def test_a_passing_gate_lets_ollama_model_serve_in_a_later_run(artifact_root):
+def test_a_passing_gate_lets_ollama_model_serve_in_a_later_run(artifact_root, monkeypatch):
     instance = dg.DagsterInstance.ephemeral()
     assert materialize(THROUGH_MERGE, demo_config(), instance).success
     with OllamaDouble() as server:
-        served = materialize(["ollama_model"], demo_config(), instance, ollama=OllamaServer(host=server.host))
+        served = materialize(["ollama_model"], demo_config(), instance, ollama=ollama_at(monkeypatch, server))
         assert served.success
         assert "titlegen-smoke-gemma3n-tiny-zh-tw:latest" in server.models
 
 
 def test_a_passing_gate_publishes_in_one_commit_with_a_card_that_carries_the_lineage(artifact_root, monkeypatch):
     monkeypatch.setenv("HF_TOKEN", FAKE_TOKEN)
+    monkeypatch.setenv("HF_ORG", "titlegen-test")  # the deployment's organisation: where runs may publish
     config = demo_config()
     config["ops"]["hf_repo"] = {"config": {"repo_id": "titlegen-test/headlines"}}
     API_DOUBLE["api"] = api = hf_api_double("titlegen-test/headlines")
@@ -145,6 +145,7 @@ def count_generation(monkeypatch) -> dict[str, int]:
 
 def test_a_second_run_on_unchanged_data_and_code_trains_generates_uploads_creates_and_asks_nothing(artifact_root, monkeypatch):
     monkeypatch.setenv("HF_TOKEN", FAKE_TOKEN)
+    monkeypatch.setenv("HF_ORG", "titlegen-test")
     API_DOUBLE["api"] = api = hf_api_double("titlegen-test/headlines")
     config = demo_config()
     config["ops"]["hf_repo"] = {"config": {"repo_id": "titlegen-test/headlines"}}
@@ -152,11 +153,11 @@ def test_a_second_run_on_unchanged_data_and_code_trains_generates_uploads_create
     everything = [*THROUGH_PUBLISH, "ollama_model"]
     with OllamaDouble() as server:
         generated = count_generation(monkeypatch)
-        first = materialize(everything, config, instance, hub=HubDouble(), ollama=OllamaServer(host=server.host))
+        first = materialize(everything, config, instance, hub=HubDouble(), ollama=ollama_at(monkeypatch, server))
         asked_before = server.requests.count(("POST", "/api/generate"))
         assert generated["transformers"] > 0 and generated["llama-server"] > 0, "the counters count"
         generated.update(transformers=0, **{"llama-server": 0})
-        again = materialize(everything, config, instance, hub=HubDouble(), ollama=OllamaServer(host=server.host))
+        again = materialize(everything, config, instance, hub=HubDouble(), ollama=ollama_at(monkeypatch, server))
         creates = [request for request in server.requests if request == ("POST", "/api/create")]
         asked_again = server.requests.count(("POST", "/api/generate")) - asked_before
     assert first.success and again.success

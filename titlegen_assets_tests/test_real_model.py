@@ -73,11 +73,10 @@ def test_the_demo_certifies_the_smallest_gguf_that_still_scores_and_stops_and_se
     the first that passes is certified and served, every smaller one refused with its reason."""
     import dagster as dg
 
-    from titlegen_assets.defs.resources import OllamaServer
     from titlegen_assets.versioning.fingerprint import file_sha256
     from titlegen_assets_tests.doubles.hub_double import HubDouble
     from titlegen_assets_tests.doubles.ollama_server import OllamaDouble
-    from titlegen_assets_tests.support import materialize, shipped_config
+    from titlegen_assets_tests.support import materialize, ollama_at, shipped_config
 
     _, cache_root = real_gemma3_270m
     shutil.copytree(cache_root / "base_models", artifact_root / "base_models", dirs_exist_ok=True)  # de-quantized once
@@ -85,7 +84,7 @@ def test_the_demo_certifies_the_smallest_gguf_that_still_scores_and_stops_and_se
     selection = ["raw_dataset", "cleaned_splits", "lora_adapter", "merged_hf_model", "hf_repo", "ollama_model"]
     with OllamaDouble() as server:
         result = materialize(selection, shipped_config("demo.yaml"), dg.DagsterInstance.ephemeral(), hub=HubDouble(),
-                             ollama=OllamaServer(host=server.host))
+                             ollama=ollama_at(monkeypatch, server))
     gate = next(e for e in result.get_asset_check_evaluations() if e.check_name == "gguf_certified")
     assert result.success, gate.description
     ladder = list(result.output_for_node("merged_hf_model")["gguf"]["files"])

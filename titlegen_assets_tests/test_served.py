@@ -11,9 +11,8 @@ from pathlib import Path
 import dagster as dg
 
 from titlegen_assets.definitions import defs
-from titlegen_assets.defs.resources import OllamaServer
 from titlegen_assets_tests.doubles.ollama_server import OllamaDouble
-from titlegen_assets_tests.support import demo_config, materialize, step_error, write_gguf
+from titlegen_assets_tests.support import demo_config, materialize, ollama_at, step_error, write_gguf
 
 THROUGH_MERGE = ["raw_dataset", "cleaned_splits", "lora_adapter", "merged_hf_model"]
 NAME = "titlegen-smoke-gemma3n-tiny-zh-tw:latest"
@@ -24,10 +23,10 @@ def check(result, name: str) -> dg.AssetCheckEvaluation:
 
 
 def test_ollama_answers_exactly_as_the_gate_certified_and_latency_refuses_a_model_replaced_on_the_server(
-        artifact_root, llama_cpp, tmp_path):
+        artifact_root, llama_cpp, tmp_path, monkeypatch):
     instance = dg.DagsterInstance.ephemeral()
     with OllamaDouble() as server:
-        ollama = OllamaServer(host=server.host)
+        ollama = ollama_at(monkeypatch, server)
         result = materialize([*THROUGH_MERGE, "ollama_model"], demo_config(), instance, ollama=ollama)
         assert result.success
         created = server.models[NAME]["parameters"]
@@ -53,13 +52,13 @@ def test_ollama_answers_exactly_as_the_gate_certified_and_latency_refuses_a_mode
         assert "is not the certified model" in error and "re-materialize ollama_model" in error
 
 
-def test_a_model_that_answers_differently_where_it_is_served_is_refused_there(artifact_root, llama_cpp):
+def test_a_model_that_answers_differently_where_it_is_served_is_refused_there(artifact_root, llama_cpp, monkeypatch):
     """An engine that answers otherwise than llama.cpp did (here: an empty title each time) fails the served
     check on the gate's own thresholds, and latency_report then refuses it."""
     instance = dg.DagsterInstance.ephemeral()
     config = demo_config(rouge_l_min=0.001)
     with OllamaDouble(answer_filter=lambda text: "") as server:
-        ollama = OllamaServer(host=server.host)
+        ollama = ollama_at(monkeypatch, server)
         result = materialize([*THROUGH_MERGE, "ollama_model"], config, instance, ollama=ollama)
         assert check(result, "rouge_l").passed, "the premise: the certified file scores above the threshold"
         served = check(result, "served_as_certified")
@@ -82,10 +81,13 @@ def by_hand(merged_version_of: str):
 
 
 def latency_on_a_model_served_by_hand(instance):
+    import os
+    from unittest import mock
+
     assets = [asset for asset in defs.assets if asset.key != dg.AssetKey("ollama_model")] + [by_hand("version")]
-    return dg.materialize(assets, selection=["ollama_model", "latency_report"], instance=instance,
-                          resources={**defs.resources, "ollama": OllamaServer(host="http://127.0.0.1:9")},
-                          raise_on_error=False)
+    with mock.patch.dict(os.environ, {"OLLAMA_HOST": "http://127.0.0.1:9"}):  # nothing answers there
+        return dg.materialize(assets, selection=["ollama_model", "latency_report"], instance=instance,
+                              resources=defs.resources, raise_on_error=False)
 
 
 def test_latency_report_refuses_a_model_whose_gate_failed(artifact_root):

@@ -13,7 +13,7 @@ from titlegen_assets.serving import latency
 from titlegen_assets.versioning.fingerprint import file_sha256
 from titlegen_assets_tests.doubles.hub_double import HubDouble
 from titlegen_assets_tests.doubles.ollama_server import OllamaDouble
-from titlegen_assets_tests.support import demo_config, materialize, write_gguf
+from titlegen_assets_tests.support import demo_config, materialize, ollama_at, write_gguf
 
 
 def test_latency_summary_percentiles_and_spec_verdict():
@@ -38,7 +38,7 @@ def test_whole_graph_serves_through_the_official_client_and_reports_latency(arti
         # the seven assets; watched_source's observation of the Hub is test_automation's
         everything = [key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()
                       if key.to_user_string() != "watched_source"]
-        result = materialize(everything, demo_config(), hub=HubDouble(), ollama=OllamaServer(host=server.host))
+        result = materialize(everything, demo_config(), hub=HubDouble(), ollama=ollama_at(monkeypatch, server))
         assert result.success
         created = server.models["titlegen-smoke-gemma3n-tiny-zh-tw:latest"]  # the name derived from the base model
         assert created["template"] == ollama_template() and created["system"] == INSTRUCTION
@@ -76,28 +76,29 @@ def test_whole_graph_serves_through_the_official_client_and_reports_latency(arti
                            meta["p95_ms"].value <= meta["p95_max_ms"].value)
 
 
-def test_unreachable_ollama_names_the_host_and_how_to_start_it():
+def test_unreachable_ollama_names_the_host_and_how_to_start_it(monkeypatch):
+    monkeypatch.setenv("OLLAMA_HOST", "127.0.0.1:9")
     with pytest.raises(OllamaUnavailable, match=r"OLLAMA_HOST=http://127\.0\.0\.1:9.*ollama serve"):
-        OllamaServer(host="127.0.0.1:9").version()
+        OllamaServer().version()
 
 
 @pytest.mark.parametrize(("architecture", "version", "needed"), [("gemma3n", "0.9.0", "0.9.3"), ("gemma3_text", "0.5.13", "0.6.0")])
-def test_an_ollama_too_old_for_the_architecture_is_refused_with_the_version_seen(architecture, version, needed):
+def test_an_ollama_too_old_for_the_architecture_is_refused_with_the_version_seen(architecture, version, needed, monkeypatch):
     from titlegen_assets.serving import ollama_client
 
     with OllamaDouble(version=version) as server:
-        seen = OllamaServer(host=server.host).version()
+        seen = ollama_at(monkeypatch, server).version()
         with pytest.raises(RuntimeError, match=rf"Ollama {seen} at OLLAMA_HOST=.*{architecture} model \(needs "
                                                rf"{re.escape(needed)} or newer\).*upgrade"):
             ollama_client.require_version(seen, server.host, architecture)
         ollama_client.require_version("0.12.6", server.host, architecture)  # a current release is accepted
 
 
-def test_a_missing_model_says_to_materialize_ollama_model_first():
+def test_a_missing_model_says_to_materialize_ollama_model_first(monkeypatch):
     from titlegen_assets.serving import ollama_client
 
     with OllamaDouble() as server:
-        client = OllamaServer(host=server.host).client()
+        client = ollama_at(monkeypatch, server).client()
         with pytest.raises(Exception) as raised:
             ollama_client.ask(client, "absent:latest", "文章", "1m")
         explained = ollama_client.explain(raised.value, server.host, "0.12.6", "absent:latest")
@@ -117,7 +118,7 @@ def test_ollama_errors_carry_host_version_and_fix(message, fix):
     assert "OLLAMA_HOST=http://gpu-box:11434" in explained and "Ollama 0.12.6" in explained and fix in explained
 
 
-def test_ollama_stores_a_gguf_under_its_sha256_and_a_file_that_is_not_the_certified_one_is_refused(tmp_path):
+def test_ollama_stores_a_gguf_under_its_sha256_and_a_file_that_is_not_the_certified_one_is_refused(tmp_path, monkeypatch):
     from gguf import LlamaFileType
 
     from titlegen_assets.serving import ollama_client
@@ -125,7 +126,7 @@ def test_ollama_stores_a_gguf_under_its_sha256_and_a_file_that_is_not_the_certif
     gguf = tmp_path / "model-Q4_K_M.gguf"
     write_gguf(gguf, file_type=LlamaFileType.MOSTLY_Q4_K_M)  # as gguf_export leaves it
     with OllamaDouble() as server:
-        client = OllamaServer(host=server.host).client()
+        client = ollama_at(monkeypatch, server).client()
         digest = ollama_client.create_model(client, "t:latest", gguf, file_sha256(gguf), 48, lambda _: None)
         assert digest == f"sha256:{file_sha256(gguf)}" and server.models["t:latest"]["file_type"] == "Q4_K_M"
         with pytest.raises(RuntimeError, match="not the certified sha256"):

@@ -157,3 +157,109 @@ def test_a_symlink_within_its_folder_and_a_bom_are_read(tmp_path):
     real.write_bytes(b"\xef\xbb\xbf" + _jsonl_bytes(GOOD))
     (tmp_path / "news.jsonl").symlink_to(real.name)
     assert load_file(tmp_path / "news.jsonl", "content", "title").rows[0]["title"] == "颱風接近 花東嚴防強風豪雨"
+
+
+WRITE_BOMBS = """
+import sys
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+folder = sys.argv[1]
+normal = pa.table({"content": ["颱風接近東部海面，氣象署發布海上警報。"] * 3, "title": ["颱風接近 花東嚴防強風豪雨"] * 3})
+bomb = pa.table({"content": ["a" * 200_000_000], "title": ["颱風接近 花東嚴防強風豪雨"]})
+with pq.ParquetWriter(f"{folder}/alone.parquet", normal.schema, compression="zstd") as writer:
+    writer.write_table(normal)
+    writer.write_table(bomb)  # appended: a row group of its own
+pq.write_table(pa.concat_tables([normal, bomb]), f"{folder}/among.parquet", compression="zstd")
+"""
+
+READ_IN_A_CHILD = """
+import resource
+import sys
+from pathlib import Path
+
+import datasets
+import pyarrow.parquet
+
+from titlegen_assets.data import sources
+
+kind, path = sys.argv[1], Path(sys.argv[2])
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+try:
+    if kind == "file":
+        sources.load_file(path, "content", "title")
+    else:
+        sources.load_hub(str(path), "main", "train", "content", "title")
+    print("read")
+except sources.SourceError as error:
+    print(error)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)
+"""
+
+
+@pytest.fixture(scope="module")
+def parquet_bombs(tmp_path_factory):
+    """zstd Parquet files of a few KB holding one 200 MB value: alone in a row group of its own, and among 3 rows."""
+    import subprocess
+    import sys
+
+    folder = tmp_path_factory.mktemp("bombs")
+    subprocess.run([sys.executable, "-c", WRITE_BOMBS, str(folder)], check=True)
+    return folder
+
+
+def _read_in_a_child(kind, path, tmp_path):
+    """The error (or "read") and how far the child's peak resident memory rose while reading, in MB."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1"}
+    child = subprocess.run([sys.executable, "-c", READ_IN_A_CHILD, kind, str(path)], capture_output=True, text=True,
+                           env=env, timeout=300)
+    assert child.returncode == 0, child.stderr
+    message, rise_kib = child.stdout.strip().rsplit("\n", 1)
+    return message, int(rise_kib) / 1024
+
+
+@pytest.mark.parametrize(("layout", "expected"), [
+    ("alone", r"alone\.parquet: row 4 has a 'content' longer than 4 MB \(raw_dataset's max_row_mb\): the file's "
+              r"footer gives row 4 200 MB of it before compression; shorten that article, remove the row"),
+    ("among", r"among\.parquet: one of rows 1-4 \(row group 1\) has a 'content' longer than 4 MB"),
+])
+def test_a_zstd_parquet_bomb_is_refused_from_the_footer_naming_file_and_row(parquet_bombs, tmp_path, layout, expected):
+    import re
+
+    path = parquet_bombs / f"{layout}.parquet"
+    assert path.stat().st_size < 1_000_000
+    message, rise_mb = _read_in_a_child("file", path, tmp_path)
+    assert rise_mb < 40, f"reading rose the peak memory by {rise_mb:.0f} MB for a 200 MB value"
+    assert re.search(expected, message), message
+
+
+def test_a_parquet_bomb_in_a_hub_dataset_is_refused_before_it_is_downloaded_or_read(parquet_bombs, tmp_path):
+    """A local copy of a Hub dataset goes through the same datasets builder as the Hub: its Parquet footers first."""
+    import re
+    import shutil
+
+    copy = tmp_path / "zh-tw-news" / "data"
+    copy.mkdir(parents=True)
+    shutil.copy(parquet_bombs / "alone.parquet", copy / "train-00000-of-00001.parquet")
+    message, rise_mb = _read_in_a_child("hub", copy.parent, tmp_path)
+    assert rise_mb < 40, f"reading rose the peak memory by {rise_mb:.0f} MB for a 200 MB value"
+    assert re.search(r"zh-tw-news@main train-00000-of-00001\.parquet: row 4 has a 'content' longer than 4 MB",
+                     message), message
+
+
+def test_a_row_group_too_large_to_measure_is_refused_with_how_to_rewrite_it(tmp_path):
+    """Many rows within the limit in one row group larger than READ_ROWS rows' limit: one huge value could hide in
+    it, and pyarrow cannot measure one without decompressing its page."""
+    import pyarrow as pa
+
+    path = tmp_path / "news.parquet"
+    _parquet(path, pa.table({"content": [f"{i:04d}" + "長" * 300 for i in range(100)], "title": ["標題"] * 100}))
+    with pytest.raises(SourceError, match=r"news\.parquet: rows 1-100 \(row group 1\) hold 0\.\d+ MB of 'content' "
+                                          r"before compression, more than raw_dataset decompresses at once \(64 x "
+                                          r"max_row_mb\).*row_group_size=1000\)`\) or raise max_row_mb"):
+        load_file(path, "content", "title", max_row_bytes=1000)
+    assert len(load_file(path, "content", "title").rows) == 100

@@ -77,26 +77,32 @@ _CREDIT_INNER = (
 _CNA_CODE = r"(?:\s*\d{7})?"  # CNA closes with a date code after the editor credit: （編輯：陳正健）1131023
 _BRACKETED_CREDIT = rf"{_OPEN}\s*{_CREDIT_INNER}\s*{_CLOSE}"
 _AGENCIES = "中央社|路透社?|法新社|美聯社|共同社|韓聯社|彭博社?|德新社"
+_WIRE = rf"(?:{_AGENCIES})(?:記者{_NAMES})?[{CJK}]{{0,10}}?\d{{1,2}}日(?:專|綜合外)?電"  # 中央社記者王小明台北2日電
 _WIRE_DATELINE = re.compile(
     rf"^\s*(?:{_OPEN}\s*(?:{_AGENCIES}){_INNER}{{0,40}}?(?:電|報導)\s*{_CLOSE}"  # （中央社記者王小明台北23日電）
-    rf"|(?:{_AGENCIES})(?:記者{_NAMES})?[{CJK}]{{0,10}}?\d{{1,2}}日(?:專|綜合外)?電)\s*"  # 中央社台北23日電
+    rf"|{_WIRE})\s*"  # 中央社台北23日電
 )
-_LEADING_REPORTER = re.compile(rf"^\s*+(?:{_OPEN}\s*(?:{_REPORTER}|{_EDITOR})\s*{_CLOSE}|(?:{_REPORTER})(?:\s*\n)?)\s*")
 _LINE = r"[^\S\n]*+"  # white space within one line
-#: A line that is only a reporter or editor credit, wherever it stands (<br> and <p> have become line ends).
-_REPORTER_LINE = re.compile(rf"^{_LINE}(?:{_OPEN}{_LINE}(?:{_REPORTER}|{_EDITOR}){_LINE}{_CLOSE}|{_REPORTER}|{_EDITOR}){_LINE}$",
-                            re.MULTILINE)
-_TRAILING_REPORTER = re.compile(
-    rf"(?:\s*{_OPEN}\s*(?:{_REPORTER}|{_EDITOR})\s*{_CLOSE}{_CNA_CODE}"
-    rf"|(?:(?<=[。！？」』\n])|^)\s*(?:{_REPORTER}|{_EDITOR}{_INNER}*?)){_CNA_CODE}\s*$"
-)
+# 文／記者王小明, 撰文／王小明, 圖文／記者王小明, 記者王小明攝: the name ends the credit, so only a line end can close it
+_BYLINE = (rf"(?:撰文|圖文|文字|採訪|整理|文)\s*[／/]\s*(?:(?:實習|特約)?記者)?\s*{_NAMES}"
+           rf"|(?:實習|特約)?記者\s*{_NAMES}\s*攝")
+#: Every unbracketed credit a newsroom closes a line with; reporter and wire credits also end in a word of their own
+#: (報導, 電), so they are told from story text glued after them at the start of a line.
+_CLOSING = rf"{_REPORTER}|{_WIRE}|{_EDITOR}|{_BYLINE}"
+_ONE_CREDIT = rf"(?:{_OPEN}{_LINE}(?:{_CLOSING}){_LINE}{_CLOSE}|{_CLOSING})"
+#: A credit opening a line (the text's first included): bracketed, or one that ends in 報導/電.
+_OPENING_CREDIT = re.compile(rf"^{_LINE}(?:{_OPEN}{_LINE}(?:{_CLOSING}){_LINE}{_CLOSE}|{_REPORTER}|{_WIRE}){_LINE}",
+                             re.MULTILINE)
+#: Up to four credits closing a line: alone on it, or glued to its last sentence with no line break
+#: (…之冠。記者王小明／台北報導, …。（記者王小明／台北報導）（編輯：陳正健）1131023); <br> and <p> have become line ends.
+_CLOSING_CREDITS = re.compile(rf"(?:(?<=[。！？」』])|^){_LINE}(?:{_ONE_CREDIT}{_LINE}){{1,4}}{_CNA_CODE}{_LINE}$",
+                              re.MULTILINE)
 #: A short bracketed aside closing a line or the text after its last sentence, in any script: （中央社）, (PTS),
 #: （Reuters／台北）, 【CNA】. Nothing of the story stands there; a term's gloss such as （WHO） follows its term.
 _TRAILING_CREDIT = re.compile(
     rf"(?:(?<=[。！？」』\n])|^){_LINE}{_OPEN}{_LINE}[^（）()【】〔〕［］\[\]\n。！？，,]{{1,30}}?{_LINE}{_CLOSE}{_CNA_CODE}{_LINE}$",
     re.MULTILINE,
 )
-_CREDIT_TAIL_CHARS = 160  # a closing credit is short: only the end of the text is searched for one
 _CREDIT_ANYWHERE = re.compile(rf"{_BRACKETED_CREDIT}(?:{_CNA_CODE}(?=\s*+$))?")
 
 # --- captions and footers -------------------------------------------------------------------------------------
@@ -156,12 +162,11 @@ def strip_wire_dateline(content: str) -> str:
 
 
 def strip_reporter_lines(content: str) -> str:
-    """Reporter and editor credits opening or closing the story or standing on a line of their own, bracketed or
-    not: 〔記者王小明／台北報導〕, 記者王小明／台北報導, （編輯：陳正健）1131023, 責任編輯：陳柏宇."""
-    content = _REPORTER_LINE.sub("", _LEADING_REPORTER.sub("", content, count=1))
-    while match := _TRAILING_REPORTER.search(content, max(0, len(content) - _CREDIT_TAIL_CHARS)):
-        content = content[: match.start()]
-    return content
+    """Newsroom credits wherever a line holds them: alone on it, opening it, or glued to its last sentence with no
+    line break; bracketed or not: 〔記者王小明／台北報導〕, …之冠。記者王小明／台北報導, 文／記者王小明,
+    中央社記者王小明台北2日電, （編輯：陳正健）1131023, 責任編輯：陳柏宇. A sentence that mentions a reporter
+    (他向記者表示, 記者會上) is no credit: each form needs its credit word, a name and its closing mark."""
+    return _OPENING_CREDIT.sub("", _CLOSING_CREDITS.sub("", content))
 
 
 def strip_captions(content: str) -> str:

@@ -39,7 +39,9 @@ class RawDatasetConfig(dg.Config):
     )
     hf_dataset: str = Field(
         default=HUB_DATASET,
-        description="Hub dataset id (or a local folder holding a copy of it). `content` is the article, `title` the target.",
+        description="Hub dataset id (or a local folder holding a copy of it). `content` is the article, `title` the "
+        "target. Read with HF_TOKEN only in a namespace the deployment allows (TITLEGEN_HUB_NAMESPACES, HF_ORG, "
+        "TITLEGEN_HUB_READ_NAMESPACES); elsewhere without a token, so only a public dataset can be read.",
     )
     hf_revision: str = Field(
         default="main",
@@ -52,8 +54,9 @@ class RawDatasetConfig(dg.Config):
     target_column: str = Field(default="title", description="Column holding the reference headline.")
     max_row_mb: float = Field(
         default=MAX_ROW_MB, gt=0,
-        description="Largest row read, in MB (a JSONL line; a Parquet or Hub row's article or title): a larger one "
-        "stops the read with its row number before it is read whole. Raise it only for unusually long articles.",
+        description="Largest row read, in MB (a JSONL line; any text value of a Parquet or Hub row): a larger one "
+        "stops the read with its row number before it is read whole (Parquet: from the file's footer before anything "
+        "is decompressed). Raise it only for unusually long articles.",
     )
 
     @model_validator(mode="after")
@@ -151,7 +154,7 @@ def _read_watched(context: dg.AssetExecutionContext, config: RawDatasetConfig, h
                          "raw_dataset's source to hub, file or sample")
     if source.kind == "hub":
         return read_source("hub", source.location, observed, config.hf_split, None, config.input_column,
-                           config.target_column, hub.dataset_commit, config.max_row_mb)
+                           config.target_column, hub.dataset_commit, config.max_row_mb, hub.read_token(source.location))
     read = read_source("file", hf_dataset="", hf_revision="", hf_split="", path=source.location,
                        input_column=config.input_column, target_column=config.target_column,
                        resolve_commit=hub.dataset_commit, max_row_mb=config.max_row_mb)
@@ -173,7 +176,8 @@ def raw_dataset(
         source = _read_watched(context, config, hub)
     else:
         source = read_source(config.source, config.hf_dataset, config.hf_revision, config.hf_split, config.path,
-                             config.input_column, config.target_column, hub.dataset_commit, config.max_row_mb)
+                             config.input_column, config.target_column, hub.dataset_commit, config.max_row_mb,
+                             hub.read_token(config.hf_dataset))
     target = artifacts.path("raw", source.version)
     if target.exists():
         context.log.info(f"raw_dataset {source.version} already at {target}; nothing to write")

@@ -20,13 +20,18 @@ from titlegen_assets.defs.resources import ArtifactStore
 from titlegen_assets.versioning.artifacts import atomic_write_text
 
 
+def manifest_file(root: Path, key: dg.AssetKey, run_id: str) -> Path:
+    """Where a run's output of ``key`` lies under the artifact root ``root``."""
+    return root / "manifests" / Path(*key.path) / f"{run_id}.json"
+
+
 class ManifestIOManager(dg.ConfigurableIOManager):
     """JSON manifests of asset outputs under the artifact root (written atomically: a reader never sees half)."""
 
     artifacts: ArtifactStore
 
     def manifest_path(self, key: dg.AssetKey, run_id: str) -> Path:
-        return self.artifacts.base() / "manifests" / Path(*key.path) / f"{run_id}.json"
+        return manifest_file(self.artifacts.base(), key, run_id)
 
     def handle_output(self, context: dg.OutputContext, obj: dict) -> None:
         if obj is None:

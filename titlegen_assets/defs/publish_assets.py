@@ -22,13 +22,16 @@ from titlegen_assets.versioning.fingerprint import fingerprint
 
 
 class PublishConfig(dg.Config):
-    """Where hf_repo publishes. The token is never config: it comes only from the HF_TOKEN environment variable."""
+    """Where hf_repo publishes, within what the deployment allows. The token is never config: it comes only from the
+    HF_TOKEN environment variable."""
 
     repo_id: Optional[str] = Field(
         default=None,
-        description="Hub model repo, `org/name`. Default: HF_ORG / HF_REPO from the environment, HF_REPO defaulting "
-        "to a name derived from the base model (e.g. titlegen-gemma-3n-e4b-it-zh-tw).")
-    private: bool = Field(default=True, description="Create the repo private (the default) or public.")
+        description="Hub model repo, `org/name`, in a namespace the deployment allows (TITLEGEN_HUB_NAMESPACES, else "
+        "HF_ORG). Default: HF_ORG / HF_REPO from the environment, HF_REPO defaulting to a name derived from the base "
+        "model (e.g. titlegen-gemma-3n-e4b-it-zh-tw).")
+    private: bool = Field(default=True, description="Create the repo private (the default) or public; public only "
+                          "where the deployment sets TITLEGEN_ALLOW_PUBLIC=1.")
     commit_message: str = Field(default="titlegen: publish fine-tuned headline model", description="Hub commit message.")
 
     def resolved_repo_id(self, base_model_name: str) -> str:
@@ -47,17 +50,18 @@ def hf_repo(
     """The merged model, its certified GGUF files and its model card as one Hub commit; with no HF_TOKEN, the exact
     folder it would upload. The card is built from the lineage of the merged model it publishes.
 
-    Refuses a merged model whose eval gate failed or never ran on that version (the check records say which), whose
+    Refuses, before anything else, a repo or a visibility the deployment does not allow (``check_publish``). Refuses a merged model whose eval gate failed or never ran on that version (the check records say which), whose
     gate compared it with another model than the one in service now, and any file whose sha256 is not the one the
     gate certified.
     """
+    repo_id = config.resolved_repo_id(merged_hf_model["base_model_name"])
+    hub.check_publish(repo_id, config.private)
     evaluations = passed_gate(context, merged_hf_model, "hf_repo")
     require_same_champion(context, evaluations, merged_hf_model, "hf_repo")
     scores = evaluations[ROUGE_L].metadata["scores"].value
     thresholds = {GATES[name][0]: evaluation.metadata["threshold"].value for name, evaluation in evaluations.items()
                   if name in GATES}
     certified = certified_ggufs(evaluations)
-    repo_id = config.resolved_repo_id(merged_hf_model["base_model_name"])
     training = json.loads((Path(merged_hf_model["adapter_path"]) / "training_config.json").read_text())
     version = fingerprint(merged_hf_model["version"], scores, thresholds, certified, repo_id,
                           config.model_dump(exclude={"commit_message"}), PUBLISH_CODE)

@@ -1,8 +1,8 @@
 """Every external system behind one resource: tests swap the resource, never the code inside an asset."""
 
+import os
 import re
 from pathlib import Path
-from typing import Optional
 
 import dagster as dg
 from pydantic import Field
@@ -13,30 +13,30 @@ _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 
 
 class ArtifactStore(dg.ConfigurableResource):
-    """The artifact root: every asset writes ``<root>/<kind>/<version>/`` there (a shared volume in Docker)."""
-
-    root: Optional[str] = Field(default=None, description="Artifact root; default TITLEGEN_HOME or ~/.titlegen.")
+    """The artifact root: every asset writes ``<root>/<kind>/<version>/`` there (a shared volume in Docker). Where it
+    is, is the deployment's choice only (TITLEGEN_HOME, else ~/.titlegen): not run config, so a run cannot write
+    into another volume the containers mount."""
 
     def base(self) -> Path:
-        return Path(self.root).expanduser() if self.root else default_root()
+        return default_root()
 
     def path(self, kind: str, version: str) -> Path:
         return final_path(self.base(), kind, version)
 
 
 class OllamaServer(dg.ConfigurableResource):
-    """The Ollama server through the official ``ollama`` client; found at ``OLLAMA_HOST`` (default 127.0.0.1:11434)."""
+    """The Ollama server through the official ``ollama`` client; found at ``OLLAMA_HOST`` (default 127.0.0.1:11434),
+    the deployment's choice only: not run config, so a run cannot send the certified model and the test articles to
+    an address of its choosing."""
 
-    host: Optional[str] = Field(default=None, description="Ollama address; default the OLLAMA_HOST environment variable.")
     timeout_s: float = Field(default=600.0, description="Client timeout; creating a model from safetensors takes minutes.")
 
     def base_url(self) -> str:
         """OLLAMA_HOST as Ollama reads it (envconfig.Host): no scheme means http on port 11434; an explicit
         http:// or https:// without a port means 80 or 443."""
-        import os
         from urllib.parse import urlsplit
 
-        host = (self.host or os.environ.get("OLLAMA_HOST") or "").strip() or "127.0.0.1:11434"
+        host = os.environ.get("OLLAMA_HOST", "").strip() or "127.0.0.1:11434"
         scheme, has_scheme, rest = host.partition("://")
         if not has_scheme:
             scheme, rest = "http", host
@@ -74,12 +74,57 @@ class OllamaUnavailable(RuntimeError):
 class HuggingFaceHub(dg.ConfigurableResource):
     """The Hugging Face Hub through ``huggingface_hub.HfApi``. Nothing about it is run config: the token comes only
     from ``HF_TOKEN`` and the address only from ``HF_ENDPOINT`` (huggingface_hub reads it), both set by whoever
-    deploys, so nobody who can launch a run can send the token to a server of their choice."""
+    deploys, so nobody who can launch a run can send the token to a server of their choice.
 
-    def _token(self) -> Optional[str]:
-        import os
+    What runs may do with the token is the deployment's too: publish only into ``namespaces()``, publicly only with
+    ``TITLEGEN_ALLOW_PUBLIC=1``, and read with it only there and in ``TITLEGEN_HUB_READ_NAMESPACES``; any other read
+    goes without a token, so a run config naming another team's private or gated repo gets what an anonymous user
+    gets (nothing), while public datasets and models stay readable."""
 
+    def _token(self) -> str | None:
         return os.environ.get("HF_TOKEN") or None
+
+    def namespaces(self) -> list[str]:
+        """The namespaces runs may publish to: TITLEGEN_HUB_NAMESPACES (comma-separated), else HF_ORG, else none."""
+        return _names(os.environ.get("TITLEGEN_HUB_NAMESPACES", "")) or _names(os.environ.get("HF_ORG", ""))
+
+    def read_token(self, repo_id: str) -> str | bool:
+        """The token to read ``repo_id`` with: HF_TOKEN for a repo of ``namespaces()`` or TITLEGEN_HUB_READ_NAMESPACES;
+        else False, which huggingface_hub and datasets take as "send no token" (None would fall back to HF_TOKEN or
+        a stored login)."""
+        readable = {*self.namespaces(), *_names(os.environ.get("TITLEGEN_HUB_READ_NAMESPACES", ""))}
+        namespace, slash, _ = repo_id.partition("/")
+        return (self._token() or False) if slash and namespace in readable else False
+
+    def check_publish(self, repo_id: str, private: bool) -> None:
+        """Refuse, before any request, a repo outside ``namespaces()`` and a public one without the deployment's
+        TITLEGEN_ALLOW_PUBLIC=1; the message says which setting the launcher or the operator changes."""
+        from huggingface_hub.errors import HFValidationError
+        from huggingface_hub.utils import validate_repo_id
+
+        try:
+            validate_repo_id(repo_id)
+        except HFValidationError as error:
+            raise HubPublishRefused(f"hf_repo: {repo_id!r} is not a Hub repo id ({error}); set hf_repo's repo_id to "
+                                    "`namespace/name`") from None
+        allowed = self.namespaces()
+        namespace, slash, name = repo_id.rpartition("/")
+        where = (f"this deployment publishes only to {', '.join(allowed)} (TITLEGEN_HUB_NAMESPACES, else HF_ORG)"
+                 if allowed else "this deployment names no namespace to publish to (TITLEGEN_HUB_NAMESPACES, HF_ORG)")
+        if allowed and not slash:
+            raise HubPublishRefused(f"hf_repo: {repo_id} names no namespace, so the Hub would put it under the token's "
+                                    f"own account, and {where}; nothing was sent to the Hub: set repo_id to "
+                                    f"{allowed[0]}/{name}")
+        if slash and namespace not in allowed:
+            raise HubPublishRefused(f"hf_repo: {repo_id} is in the namespace {namespace!r}, and {where}; nothing was "
+                                    "sent to the Hub: publish under an allowed namespace (hf_repo's repo_id), or have "
+                                    f"the operator add {namespace} to TITLEGEN_HUB_NAMESPACES in the deployment's "
+                                    "environment")
+        if not private and os.environ.get("TITLEGEN_ALLOW_PUBLIC", "").strip().lower() not in ("1", "true", "yes"):
+            raise HubPublishRefused(f"hf_repo: private is false, which would publish {repo_id} for anyone to read, and "
+                                    "this deployment does not allow public publishing; nothing was sent to the Hub: "
+                                    "keep private: true, or have the operator set TITLEGEN_ALLOW_PUBLIC=1 in the "
+                                    "deployment's environment")
 
     def api(self):
         from huggingface_hub import HfApi
@@ -93,10 +138,11 @@ class HuggingFaceHub(dg.ConfigurableResource):
         return constants.ENDPOINT
 
     def dataset_commit(self, dataset_id: str, revision: str) -> str:
-        """The commit sha a dataset branch or tag points at now (a sha is returned as is, without a request)."""
+        """The commit sha a dataset branch or tag points at now (a sha is returned as is, without a request); asked
+        with the token only where ``read_token`` allows it."""
         if _COMMIT.match(revision):
             return revision
-        return self.api().dataset_info(dataset_id, revision=revision).sha
+        return self.api().dataset_info(dataset_id, revision=revision, token=self.read_token(dataset_id)).sha
 
     def configured(self) -> bool:
         return bool(self._token())
@@ -130,6 +176,15 @@ class HubPublishError(RuntimeError):
     """Publishing failed; the message names the cause and the fix, and never contains the token."""
 
 
+class HubPublishRefused(HubPublishError):
+    """The run asked to publish where, or as, the deployment does not allow; nothing was sent to the Hub."""
+
+
+def _names(value: str) -> list[str]:
+    """A comma-separated list of Hub namespaces, blanks dropped."""
+    return [name.strip() for name in value.split(",") if name.strip()]
+
+
 class RepoVisibilityMismatch(HubPublishError):
     """The Hub repo exists with another visibility than ``private`` asks for; nothing was uploaded."""
 
@@ -140,7 +195,8 @@ def check_visibility(repo_id: str, private: bool, repo_private: bool | None) -> 
         return
     now = {True: "private", False: "public", None: "of unknown visibility"}[repo_private]
     fix = (f"make it private in the repo's Settings on the Hub (or `HfApi().update_repo_settings({repo_id!r}, "
-           "private=True)`), or set hf_repo's `private: false` to publish it publicly on purpose") if private else (
+           "private=True)`), or set hf_repo's `private: false` to publish it publicly on purpose (where the deployment "
+           "allows it: TITLEGEN_ALLOW_PUBLIC=1)") if private else (
            f"make it public in the repo's Settings on the Hub (or `HfApi().update_repo_settings({repo_id!r}, "
            "private=False)`), or set hf_repo's `private: true` to publish into it privately")
     raise RepoVisibilityMismatch(f"hf_repo: {repo_id} exists on the Hub and is {now}, but hf_repo's private is "
@@ -207,8 +263,6 @@ def step_executor():
     or ``service_account_name`` would shape step pods past the run launcher's allowlist, so a step pod is the run
     launcher's config plus the op's own ``dagster-k8s/config`` tag (code), and a run config naming any is refused.
     """
-    import os
-
     if os.environ.get("TITLEGEN_EXECUTOR") == "k8s":
         from dagster_k8s import k8s_job_executor
 

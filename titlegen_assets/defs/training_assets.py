@@ -11,7 +11,7 @@ from pydantic import Field, field_validator
 from titlegen_assets.defs.conditions import ON_NEW_INPUTS
 from titlegen_assets.defs.guard import require_passed_checks
 from titlegen_assets.defs.lineage import RUN_THE_DATA_CHECKS, SPLITS, own_test_articles
-from titlegen_assets.defs.resources import ArtifactStore
+from titlegen_assets.defs.resources import ArtifactStore, HuggingFaceHub
 from titlegen_assets.deploy.gpu import GPU_ASSET_TAGS, GPU_OP_TAGS, GPU_POOL
 from titlegen_assets.export.gguf_export import DEFAULT_LADDER, quantization_name
 from titlegen_assets.prompts import TITLE_MAX_NEW_TOKENS
@@ -70,9 +70,11 @@ class MergeConfig(dg.Config):
 @dg.asset(group_name="training", kinds={"pytorch"}, tags=GPU_ASSET_TAGS, op_tags=GPU_OP_TAGS, pool=GPU_POOL,
           code_version=TRAINING_CODE, automation_condition=ON_NEW_INPUTS)
 def lora_adapter(
-    context: dg.AssetExecutionContext, config: TrainingConfig, artifacts: ArtifactStore, cleaned_splits: dict
+    context: dg.AssetExecutionContext, config: TrainingConfig, artifacts: ArtifactStore, hub: HuggingFaceHub,
+    cleaned_splits: dict,
 ) -> dg.MaterializeResult[dict]:
-    """A LoRA adapter for headline generation under ``adapters/<version>/``; an interrupted run resumes."""
+    """A LoRA adapter for headline generation under ``adapters/<version>/``; an interrupted run resumes. A Hub base
+    model is read with the token only where the deployment allows it (``HuggingFaceHub.read_token``)."""
     from titlegen_assets.training import environment
 
     backend = environment.pick_backend(config.backend)
@@ -84,9 +86,10 @@ def lora_adapter(
     from titlegen_assets.training.lora import LOSS_CURVE, train_lora
 
     require_passed_checks(context, SPLITS, cleaned_splits["version"], "lora_adapter", RUN_THE_DATA_CHECKS)
+    token = hub.read_token(config.base_model)
     base_model = resolve_base_model(config.base_model, artifacts.base(), context.log.info,
-                                    pin_hub_revision=backend != "unsloth")
-    base_identity = base_model_identity(base_model)
+                                    pin_hub_revision=backend != "unsloth", token=token)
+    base_identity = base_model_identity(base_model, token)
     version = fingerprint(cleaned_splits["version"], config.model_dump(), backend, base_identity, TRAINING_CODE)
     target = artifacts.path("adapters", version)
     with version_lock(target):  # a concurrent run of the same version waits here, then reuses the folder

@@ -32,10 +32,11 @@ class BaseModelError(ValueError):
 
 
 def resolve_base_model(name: str, artifact_root: Path, log: Callable[[str], None] = lambda _: None,
-                       pin_hub_revision: bool = True) -> str:
+                       pin_hub_revision: bool = True, token: str | bool | None = None) -> str:
     """A local folder as its path; a GGUF file or a packaged model as its de-quantized folder; a Hub id as the local
     snapshot of the commit its main branch points at now (``pin_hub_revision``), so the model trained on is the one
-    the version names; or, on the Unsloth path, the id itself (Unsloth maps it to its own 4-bit repository)."""
+    the version names; or, on the Unsloth path, the id itself (Unsloth maps it to its own 4-bit repository).
+    ``token`` reads the Hub (False: none, so only a public model that is not gated is used, see ``hub_commit``)."""
     from titlegen_assets.training.smoke import SMOKE_MODEL_ID
     from titlegen_assets.training.smoke import build as build_smoke_model
 
@@ -59,12 +60,12 @@ def resolve_base_model(name: str, artifact_root: Path, log: Callable[[str], None
         return name
     from huggingface_hub import snapshot_download
 
-    commit = hub_commit(name)
+    commit = hub_commit(name, token)
     log(f"base_model {name} at commit {commit}")
-    return snapshot_download(name, revision=commit, allow_patterns=HUB_MODEL_FILES)
+    return snapshot_download(name, revision=commit, allow_patterns=HUB_MODEL_FILES, token=token)
 
 
-def base_model_identity(resolved: str) -> str:
+def base_model_identity(resolved: str, token: str | bool | None = None) -> str:
     """What the base model *is*, for versions: a local folder's content hash, or a Hub repo's commit. A replaced file at
     the same path, a new Hub commit or an upgraded package then makes a new adapter instead of reusing the old one."""
     from titlegen_assets.versioning.fingerprint import folder_sha256
@@ -72,24 +73,37 @@ def base_model_identity(resolved: str) -> str:
     path = Path(resolved)
     if path.is_dir():
         return "sha256:" + folder_sha256(path)[:16]
-    return "commit:" + hub_commit(resolved)
+    return "commit:" + hub_commit(resolved, token)
 
 
-def hub_commit(repo_id: str) -> str:
+def hub_commit(repo_id: str, token: str | bool | None = None) -> str:
     """The commit a Hub model's main branch points at: asked of the Hub, else read from the local cache's ref (an
-    offline machine with the model cached)."""
+    offline machine with the model cached). Asked without a token (``token`` False), a model the Hub answers is
+    gated, private or absent is refused, not looked up in the cache: Unsloth's own download reads HF_TOKEN itself,
+    so only a model anyone may read goes on to it."""
     from huggingface_hub import HfApi, constants
     from huggingface_hub.file_download import repo_folder_name
 
     try:
-        return HfApi().model_info(repo_id).sha
+        info = HfApi().model_info(repo_id, token=token)
     except Exception as error:  # offline, or the Hub unreachable: the cache knows which commit it holds
+        if token is False and getattr(error, "response", None) is not None:
+            raise BaseModelError(_not_public(repo_id, f"the Hub answered {type(error).__name__}")) from error
         ref = Path(constants.HF_HUB_CACHE) / repo_folder_name(repo_id=repo_id, repo_type="model") / "refs" / "main"
         if ref.is_file():
             return ref.read_text().strip()
         raise BaseModelError(f"cannot tell which commit of base_model {repo_id} would be trained on: the Hub did not "
                              f"answer ({type(error).__name__}: {str(error)[:200]}) and {ref} does not exist; connect "
                              "to the Hub once, or give a local model folder") from error
+    if token is False and (info.gated or info.private):
+        raise BaseModelError(_not_public(repo_id, "it is gated" if info.gated else "it is private"))
+    return info.sha
+
+
+def _not_public(repo_id: str, why: str) -> str:
+    return (f"base_model {repo_id} cannot be read without a token ({why}), and its namespace is not one this deployment "
+            "reads with HF_TOKEN; use a public model, or have the operator add the namespace to "
+            "TITLEGEN_HUB_READ_NAMESPACES in the deployment's environment")
 
 
 def packaged_gguf(folder: Path) -> Path:

@@ -176,11 +176,9 @@ def in_service(instance, root: Path) -> list[InService]:
     import dagster as dg
 
     from titlegen_assets.defs.guard import HISTORY, materialization_of
-    from titlegen_assets.defs.io_manager import ManifestIOManager
-    from titlegen_assets.defs.resources import ArtifactStore
+    from titlegen_assets.defs.io_manager import manifest_file
 
     merged_key = dg.AssetKey("merged_hf_model")
-    manifests = ManifestIOManager(artifacts=ArtifactStore(root=str(root)))
     by: dict[str, list[str]] = {}
     folders: dict[str, dict[Path, str]] = {}
     for name in SERVING:
@@ -203,7 +201,7 @@ def in_service(instance, root: Path) -> list[InService]:
         if record is None:
             unreadable = f"no merged_hf_model materialization of it among the last {HISTORY}"
         else:
-            manifest = manifests.manifest_path(merged_key, record.run_id)
+            manifest = manifest_file(root, merged_key, record.run_id)
             try:
                 inputs = json.loads(manifest.read_text(encoding="utf-8"))["inputs"]
             except FileNotFoundError:
