@@ -39,6 +39,10 @@ def daemon(tmp_path):
         "module_name": "titlegen_assets_tests.pool_location", "working_directory": str(REPO)}}]}))
     (tmp_path / "released").mkdir()
     env = {**os.environ, "DAGSTER_HOME": str(home), RELEASE_DIR: str(tmp_path / "released")}
+    # The storage made before the daemon starts: the daemon and the first `dagster job launch` creating the same
+    # SQLite schema at once failed one launch in two on a loaded host.
+    subprocess.run([str(BIN / "dagster"), "instance", "migrate"], cwd=tmp_path, env=env, check=True,
+                   capture_output=True, timeout=WAIT_S)
     log = open(tmp_path / "daemon.log", "w")
     process = subprocess.Popen([str(BIN / "dagster-daemon"), "run", "-w", str(tmp_path / "workspace.yaml")],
                                cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
