@@ -9,10 +9,9 @@ import dagster as dg
 import pytest
 
 from titlegen_assets.defs.evaluation_checks import GGUF_CERTIFIED, certify_ggufs, chosen_gguf
-from titlegen_assets.defs.resources import OllamaServer
 from titlegen_assets.evaluation.gguf_latency import fastest
 from titlegen_assets_tests.doubles.ollama_server import OllamaDouble
-from titlegen_assets_tests.support import demo_config, materialize
+from titlegen_assets_tests.support import demo_config, materialize, ollama_at
 
 THROUGH_MERGE = ["raw_dataset", "cleaned_splits", "lora_adapter", "merged_hf_model"]
 SHA = {"Q4_K_M": "4" * 64, "Q8_0": "8" * 64}
@@ -83,7 +82,7 @@ def test_the_rule_lowest_median_then_p95_then_the_smaller_file(wall_ms, winner, 
 
 
 def test_fastest_measures_every_certified_gguf_on_llama_server_in_turns_and_serves_the_rules_pick(
-        artifact_root, llama_cpp):
+        artifact_root, llama_cpp, monkeypatch):
     """The real llama-server on the smoke model's BF16 and F32 files (its toy dimensions rule out k-quants): the
     random weights never stop, so the smoke thresholds (0) certify both, and both are measured."""
     config = demo_config(compare_base_model=False, latency_requests=4, latency_rounds=2)
@@ -91,7 +90,7 @@ def test_fastest_measures_every_certified_gguf_on_llama_server_in_turns_and_serv
     instance = dg.DagsterInstance.ephemeral()
     with OllamaDouble() as server:
         result = materialize([*THROUGH_MERGE, "ollama_model"], config, instance,
-                             ollama=OllamaServer(host=server.host))
+                             ollama=ollama_at(monkeypatch, server))
         assert result.success
     gate = next(e for e in result.get_asset_check_evaluations() if e.check_name == GGUF_CERTIFIED)
     certified = gate.metadata["certified"].value
