@@ -3,6 +3,7 @@ GGUF models), on 127.0.0.1 only, with the exact prompt training used, at concurr
 
     python benchmarks/serve_latency.py MERGED_MODEL_DIR [--requests 30] [--warmup 2] [--time-limit-s 240]
         [--variant "old=" --variant "new=-t 2 -tb 2 -ub 128" --rounds 3]
+        [--gguf A.gguf B.gguf ...]
 
 The GGUF is exported by llama.cpp into ``<MERGED_MODEL_DIR>.gguf/`` (reused when there). For each concurrency a
 fresh server is started with that many slots, warmed up (not counted), and sent at most ``--requests`` requests, one
@@ -12,7 +13,9 @@ is stopped by its pid. Prints one JSON line per concurrency with the product's l
 (``titlegen_assets/serving/latency.py``: client wall time, prompt tokens, prompt evaluation and decoding apart)
 against the spec (LatencyConfig: p50 ≤ 500 ms, p95 ≤ 1 s). ``--variant NAME=ARGS`` (repeatable) adds llama-server
 arguments; the variants are measured side by side, alternating for ``--rounds`` rounds so that a change in the
-machine's load falls on all of them, and each line carries the load average. Results go in RESULTS.md.
+machine's load falls on all of them, and each line carries the load average. ``--gguf`` serves files already made
+(e.g. a mixed ``llama-quantize`` recipe) instead of exporting ``--quantization``; several alternate the same way.
+Results go in RESULTS.md.
 """
 
 import argparse
@@ -70,6 +73,7 @@ def main() -> None:
     parser.add_argument("--variant", action="append", default=[], metavar="NAME=ARGS",
                         help="llama-server arguments to compare (repeatable); default: one variant with none")
     parser.add_argument("--rounds", type=int, default=1, help="alternate the variants this many times")
+    parser.add_argument("--gguf", type=Path, nargs="+", help="serve these GGUF files instead of exporting one")
     args = parser.parse_args()
     variants = [(name, tuple(shlex.split(extra))) for name, extra in (v.split("=", 1) for v in args.variant)]
     variants = variants or [("product", PREFIX_CACHE_ARGS)]
@@ -79,11 +83,14 @@ def main() -> None:
     warm, prompts = ([training_prompt(tokenizer, content) for content in part] for part in (warm, measured))
     print(json.dumps({"requests_asked": args.requests, "requests": len(prompts), "warmup": len(warm),
                       "articles_available": len(set(contents)), "each_article_sent_once": True}), flush=True)
-    made = gguf_export.exported_files(args.model_dir, Path(f"{args.model_dir}.gguf"), [args.quantization.upper()])
-    gguf = Path(made["files"][args.quantization.upper()]["path"])
+    if args.gguf:
+        ggufs = args.gguf
+    else:
+        made = gguf_export.exported_files(args.model_dir, Path(f"{args.model_dir}.gguf"), [args.quantization.upper()])
+        ggufs = [Path(made["files"][args.quantization.upper()]["path"])]
     for round_ in range(1, args.rounds + 1):
         for concurrency in args.concurrency:
-            for name, extra in variants:
+            for gguf, (name, extra) in ((g, v) for g in ggufs for v in variants):
                 load = os.getloadavg()
                 summary = run(gguf, warm, prompts, concurrency, args.time_limit_s, args.n_predict, args.threads,
                               extra)

@@ -116,3 +116,74 @@ def test_gguf_export_leaves_no_temporary_file_when_the_converter_or_the_quantize
         assert gguf_export.export(model_dir, out_file, "Q4_K_M", root=root) == out_file
         assert list(out_file.parent.iterdir()) == [out_file]
     assert list(scratch.iterdir()) == [] and [p.name for p in model_dir.iterdir()] == ["config.json"]
+
+
+RECORDING_QUANTIZER = """#!{python}
+import json, sys
+args = sys.argv[1:]
+with open({log!r}, "a") as log:
+    log.write(json.dumps(args) + "\\n")
+if {refuse!r}:  # llama.cpp 0.3.36's abort on a K-quant embedding 640 wide (Gemma 3 270M), then gdb's backtrace
+    sys.stderr.write("gguf.cpp:1434: GGML_ASSERT(tensor->ne[0] % blck_size == 0 && \\"tensor row size not divisible "
+                     "by block size of new type\\") failed\\n" + "#0 backtrace line\\n" * 200)
+    sys.exit(134)
+open(args[-2], "wb").write(b"GGUF")
+"""
+
+
+def recording_llama_cpp(tmp_path: Path, refuse: bool = False) -> tuple[Path, Path]:
+    """A llama.cpp tree whose quantizer writes its output and records its arguments (one JSON list a call)."""
+    import sys
+
+    root, log = fake_llama_cpp(tmp_path / "llama.cpp", 0, 0), tmp_path / "quantize.log"
+    (root / "build" / "bin" / "llama-quantize").write_text(
+        RECORDING_QUANTIZER.format(python=sys.executable, log=str(log), refuse=refuse))
+    return root, log
+
+
+def test_a_mixed_recipe_quantizes_the_token_embedding_to_its_own_type_and_names_the_file_after_the_recipe(tmp_path):
+    import json
+
+    root, log = recording_llama_cpp(tmp_path)
+    model_dir = tmp_path / "merged"
+    model_dir.mkdir()
+    (model_dir / "config.json").write_text("{}")
+    made = gguf_export.export_all(model_dir, tmp_path / "gguf", ["Q8_0_EMB_Q4_0", "Q4_0"], root)
+    assert {q: p.name for q, p in made.items()} == {"Q8_0_EMB_Q4_0": "model-Q8_0_EMB_Q4_0.gguf",
+                                                    "Q4_0": "model-Q4_0.gguf"}
+    mixed, plain = [json.loads(line) for line in log.read_text().splitlines()]
+    assert mixed[:2] == ["--token-embedding-type", "q4_0"] and mixed[-1] == "Q8_0" and len(mixed) == 5
+    assert len(plain) == 3 and plain[-1] == "Q4_0"
+    assert sorted(p.name for p in (tmp_path / "gguf").iterdir()) == ["model-Q4_0.gguf", "model-Q8_0_EMB_Q4_0.gguf"]
+
+
+def test_an_embedding_type_the_rows_cannot_take_fails_saying_which_types_fit(tmp_path):
+    root, _ = recording_llama_cpp(tmp_path, refuse=True)
+    model_dir = tmp_path / "merged"
+    model_dir.mkdir()
+    (model_dir / "config.json").write_text("{}")
+    with pytest.raises(RuntimeError, match="give the token embedding Q4_0, Q5_0 or Q8_0"):
+        gguf_export.export_all(model_dir, tmp_path / "gguf", ["Q8_0_EMB_Q6_K"], root)
+    assert list((tmp_path / "gguf").iterdir()) == []
+
+
+@pytest.mark.parametrize(("value", "name"), [("q8_0_emb_q4_0", "Q8_0_EMB_Q4_0"), (" Q4_0 ", "Q4_0"),
+                                             ("q5_k_m_emb_q8_0", "Q5_K_M_EMB_Q8_0")])
+def test_gguf_types_and_mixed_recipes_are_named_in_llama_cpp_spelling(value, name):
+    from titlegen_assets.defs.training_assets import MergeConfig
+
+    assert gguf_export.quantization_name(value) == name
+    assert MergeConfig(gguf=value).quantizations() == [name]
+    assert MergeConfig(gguf="auto", gguf_ladder=[value, "q8_0"]).quantizations() == [name, "Q8_0"]
+
+
+@pytest.mark.parametrize("value", ["BF16_EMB_Q4_0", "Q8_0_EMB_Q3_K", "Q8_0_EMB_", "F16", "Q8_0_EMB_Q4_0_EMB_Q4_0"])
+def test_a_recipe_llama_quantize_cannot_make_is_refused_in_the_config_naming_the_choices(value):
+    from pydantic import ValidationError
+
+    from titlegen_assets.defs.training_assets import MergeConfig
+
+    with pytest.raises(ValueError, match="is not a GGUF type titlegen makes"):
+        gguf_export.quantization_name(value)
+    with pytest.raises(ValidationError, match="_EMB_<Q4_0"):
+        MergeConfig(gguf=value)

@@ -65,12 +65,21 @@ def test_a_briefly_fine_tuned_gemma3_270m_ends_every_title_at_end_of_turn(real_g
         assert metrics.is_title_only(title) and 8 <= len(title) <= 30, title
 
 
+def embedding_type(path: str) -> str:
+    """The GGUF type of a file's token embedding, as llama.cpp wrote it."""
+    from gguf import GGUFReader
+
+    return next(t.tensor_type.name for t in GGUFReader(path).tensors if t.name == "token_embd.weight")
+
+
 @pytest.mark.real_model
 def test_the_demo_certifies_the_smallest_gguf_that_still_scores_and_stops_and_serves_exactly_that_file(
     artifact_root, llama_cpp, real_gemma3_270m, monkeypatch
 ):
-    """The README demo's own fine-tune through the whole gate: each GGUF of the ladder scored through llama-server;
-    the first that passes is certified and served, every smaller one refused with its reason."""
+    """The README demo's own fine-tune through the whole gate, with a ladder that starts at a mixed recipe (Q8_0 with
+    its token embedding in Q4_0, made by llama-quantize --token-embedding-type): each GGUF of the ladder scored
+    through llama-server; the first that passes is certified and served, every smaller one refused with its
+    reason."""
     import dagster as dg
 
     from titlegen_assets.versioning.fingerprint import file_sha256
@@ -82,12 +91,16 @@ def test_the_demo_certifies_the_smallest_gguf_that_still_scores_and_stops_and_se
     shutil.copytree(cache_root / "base_models", artifact_root / "base_models", dirs_exist_ok=True)  # de-quantized once
     monkeypatch.delenv("HF_TOKEN", raising=False)
     selection = ["raw_dataset", "cleaned_splits", "lora_adapter", "merged_hf_model", "hf_repo", "ollama_model"]
+    config = shipped_config("demo.yaml")
+    config["ops"]["merged_hf_model"]["config"].update(gguf="auto", gguf_ladder=["Q8_0_EMB_Q4_0", "Q8_0"])
     with OllamaDouble() as server:
-        result = materialize(selection, shipped_config("demo.yaml"), dg.DagsterInstance.ephemeral(), hub=HubDouble(),
+        result = materialize(selection, config, dg.DagsterInstance.ephemeral(), hub=HubDouble(),
                              ollama=ollama_at(monkeypatch, server))
     gate = next(e for e in result.get_asset_check_evaluations() if e.check_name == "gguf_certified")
     assert result.success, gate.description
     ladder = list(result.output_for_node("merged_hf_model")["gguf"]["files"])
+    assert ladder == ["Q8_0_EMB_Q4_0", "Q8_0"]
+    assert embedding_type(result.output_for_node("merged_hf_model")["gguf"]["files"]["Q8_0_EMB_Q4_0"]["path"]) == "Q4_0"
     certified = gate.metadata["certified"].value
     [chosen] = list(certified)  # auto stops at the first type that passes
     refused = ladder[: ladder.index(chosen)]

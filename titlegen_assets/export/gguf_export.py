@@ -21,18 +21,34 @@ from pathlib import Path
 CONVERTER_TYPES = {"F32": "f32", "BF16": "bf16"}
 #: The GGUF types the product makes, smallest first: what a quantization ladder climbs. F16 is left out: Gemma
 #: overflows in fp16.
-QUANTIZATIONS = ("Q4_K_S", "Q4_K_M", "Q5_K_S", "Q5_K_M", "Q6_K", "Q8_0", "BF16", "F32")
+QUANTIZATIONS = ("Q4_0", "Q4_K_S", "Q4_K_M", "Q5_K_S", "Q5_K_M", "Q6_K", "Q8_0", "BF16", "F32")
+#: A mixed recipe, ``<type>_EMB_<embedding type>`` (``Q8_0_EMB_Q4_0``): the file is quantized to ``<type>`` except the
+#: token embedding (``llama-quantize --token-embedding-type``). Gemma ties the embedding to the output head, so its
+#: type sets most of the bytes read per decoded token (262k x 640 of Gemma 3 270M's 268M weights). K-quant blocks are
+#: 256 wide: a model whose hidden size is not a multiple of 256 (Gemma 3 270M: 640) takes Q4_0, Q5_0 or Q8_0 there.
+EMBEDDING_MARK = "_EMB_"
+EMBEDDING_TYPES = ("Q4_0", "Q5_0", "Q8_0", "Q4_K", "Q5_K", "Q6_K")
 #: The default ladder: the eval gate certifies the smallest of these whose answers still score and stop.
 DEFAULT_LADDER = ("Q4_K_M", "Q5_K_M", "Q6_K", "Q8_0")
 
 
 def quantization_name(value: str) -> str:
-    """A GGUF type in llama.cpp's spelling (``q4_k_m`` -> ``Q4_K_M``), or ValueError naming the choices."""
+    """A GGUF type in llama.cpp's spelling (``q4_k_m`` -> ``Q4_K_M``), or a mixed recipe (``Q8_0_EMB_Q4_0``), or
+    ValueError naming the choices."""
     name = value.strip().upper()
-    if name not in QUANTIZATIONS:
+    body, mark, embedding = name.partition(EMBEDDING_MARK)
+    if body not in QUANTIZATIONS or (mark and (embedding not in EMBEDDING_TYPES or body in CONVERTER_TYPES)):
         raise ValueError(f"{value!r} is not a GGUF type titlegen makes: use one of {', '.join(QUANTIZATIONS)} "
-                         "(any case; F16 is refused because Gemma overflows in fp16)")
+                         f"(any case; F16 is refused because Gemma overflows in fp16), or a quantized type with its "
+                         f"token embedding in another, <type>{EMBEDDING_MARK}<{'|'.join(EMBEDDING_TYPES)}> (e.g. "
+                         f"Q8_0{EMBEDDING_MARK}Q4_0)")
     return name
+
+
+def quantize_arguments(quantization: str) -> tuple[list[str], str]:
+    """llama-quantize's options and its type argument for one GGUF type or mixed recipe."""
+    body, _, embedding = quantization.upper().partition(EMBEDDING_MARK)
+    return (["--token-embedding-type", embedding.lower()] if embedding else []), body
 
 
 def llama_cpp_dir() -> Path:
@@ -56,7 +72,9 @@ def _run(command: list, what: str, root: Path) -> None:
     result = subprocess.run([str(c) for c in command], capture_output=True, text=True,
                             env={**os.environ, "PYTHONPATH": pythonpath})
     if result.returncode != 0:
-        raise RuntimeError(f"{what} failed (exit {result.returncode}): {result.stderr[-2000:]}")
+        hint = (f"a tensor's rows are not a multiple of the block of the type asked for (K-quants: 256): give the token "
+                f"embedding Q4_0, Q5_0 or Q8_0 instead. " if "not divisible by block size" in result.stderr else "")
+        raise RuntimeError(f"{what} failed (exit {result.returncode}): {hint}{result.stderr[-2000:]}")
 
 
 @contextlib.contextmanager
@@ -118,7 +136,9 @@ def export_all(model_dir: Path, folder: Path, quantizations: list[str], root: Pa
                     _run([sys.executable, root / "convert_hf_to_gguf.py", view, "--outtype", CONVERTER_TYPES[kind],
                           "--outfile", staging], "convert_hf_to_gguf.py", root)
             else:
-                _run([root / "build" / "bin" / "llama-quantize", converted, staging, kind], "llama-quantize", root)
+                options, body = quantize_arguments(kind)
+                _run([root / "build" / "bin" / "llama-quantize", *options, converted, staging, body],
+                     "llama-quantize", root)
         for quantization in quantizations:
             os.replace(folder / f".tmp-{token}-{names[quantization].name}", names[quantization])
     finally:
