@@ -72,8 +72,8 @@ def _run(command: list, what: str, root: Path) -> None:
     result = subprocess.run([str(c) for c in command], capture_output=True, text=True,
                             env={**os.environ, "PYTHONPATH": pythonpath})
     if result.returncode != 0:
-        hint = (f"a tensor's rows are not a multiple of the block of the type asked for (K-quants: 256): give the token "
-                f"embedding Q4_0, Q5_0 or Q8_0 instead. " if "not divisible by block size" in result.stderr else "")
+        hint = ("a tensor's rows are not a multiple of the block of the type asked for (K-quants: 256): give the token "
+                "embedding Q4_0, Q5_0 or Q8_0 instead. " if "not divisible by block size" in result.stderr else "")
         raise RuntimeError(f"{what} failed (exit {result.returncode}): {hint}{result.stderr[-2000:]}")
 
 
