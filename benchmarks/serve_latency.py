@@ -19,6 +19,7 @@ Results go in RESULTS.md.
 """
 
 import argparse
+import itertools
 import json
 import os
 import shlex
@@ -90,7 +91,7 @@ def main() -> None:
         ggufs = [Path(made["files"][args.quantization.upper()]["path"])]
     for round_ in range(1, args.rounds + 1):
         for concurrency in args.concurrency:
-            for gguf, (name, extra) in ((g, v) for g in ggufs for v in variants):
+            for gguf, (name, extra) in itertools.product(ggufs, variants):
                 load = os.getloadavg()
                 summary = run(gguf, warm, prompts, concurrency, args.time_limit_s, args.n_predict, args.threads,
                               extra)

@@ -83,6 +83,14 @@ exit {exit}
 """
 
 
+def merged_folder(tmp_path: Path) -> Path:
+    """A merged-model folder the fake converter can be pointed at (it reads nothing from it)."""
+    model_dir = tmp_path / "merged"
+    model_dir.mkdir()
+    (model_dir / "config.json").write_text("{}")
+    return model_dir
+
+
 def fake_llama_cpp(root: Path, converter_exit: int, quantizer_exit: int) -> Path:
     """A llama.cpp tree whose converter and quantizer write part of their output, then exit with the code given."""
     (root / "build" / "bin").mkdir(parents=True)
@@ -103,9 +111,7 @@ def test_gguf_export_leaves_no_temporary_file_when_the_converter_or_the_quantize
     scratch.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))  # the converter's view of the model folder goes here
     root = fake_llama_cpp(tmp_path / "llama.cpp", converter_exit, quantizer_exit)
-    model_dir = tmp_path / "merged"
-    model_dir.mkdir()
-    (model_dir / "config.json").write_text("{}")
+    model_dir = merged_folder(tmp_path)
     out_file = tmp_path / "gguf" / "model-Q4_K_M.gguf"
     out_file.parent.mkdir()
     if failed:
@@ -145,9 +151,7 @@ def test_a_mixed_recipe_quantizes_the_token_embedding_to_its_own_type_and_names_
     import json
 
     root, log = recording_llama_cpp(tmp_path)
-    model_dir = tmp_path / "merged"
-    model_dir.mkdir()
-    (model_dir / "config.json").write_text("{}")
+    model_dir = merged_folder(tmp_path)
     made = gguf_export.export_all(model_dir, tmp_path / "gguf", ["Q8_0_EMB_Q4_0", "Q4_0"], root)
     assert {q: p.name for q, p in made.items()} == {"Q8_0_EMB_Q4_0": "model-Q8_0_EMB_Q4_0.gguf",
                                                     "Q4_0": "model-Q4_0.gguf"}
@@ -159,9 +163,7 @@ def test_a_mixed_recipe_quantizes_the_token_embedding_to_its_own_type_and_names_
 
 def test_an_embedding_type_the_rows_cannot_take_fails_saying_which_types_fit(tmp_path):
     root, _ = recording_llama_cpp(tmp_path, refuse=True)
-    model_dir = tmp_path / "merged"
-    model_dir.mkdir()
-    (model_dir / "config.json").write_text("{}")
+    model_dir = merged_folder(tmp_path)
     with pytest.raises(RuntimeError, match="give the token embedding Q4_0, Q5_0 or Q8_0"):
         gguf_export.export_all(model_dir, tmp_path / "gguf", ["Q8_0_EMB_Q6_K"], root)
     assert list((tmp_path / "gguf").iterdir()) == []
