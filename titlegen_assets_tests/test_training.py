@@ -243,3 +243,71 @@ def test_step_processes_back_big_cpu_tensors_with_huge_pages():
 
     assert asked_for_huge_pages()
     assert not asked_for_huge_pages(THP_MEM_ALLOC_ENABLE="0")
+
+
+def turn_token_trainer(smoke_base_model, sample_splits, output_dir, log=lambda _: None):
+    import datasets
+
+    from titlegen_assets.training import sft, trl_backend
+
+    config = LoraSettings(**{**TINY, "max_steps": 3, "checkpoint_steps": 3,
+                             "train_tokens": ["<start_of_turn>", "<end_of_turn>"]})
+    splits = datasets.load_from_disk(sample_splits)
+    args_for = partial(sft.sft_args, config, output_dir, "fp32", False)
+    trainer, _ = trl_backend.build_trainer(config, smoke_base_model, splits["train"], None, args_for, [], log=log)
+    return trainer
+
+
+@needs_cpu_training
+def test_turn_token_rows_train_in_the_frozen_embedding_exactly_as_peft_own_copy_does(
+    smoke_base_model, sample_splits, tmp_path, monkeypatch
+):
+    """The in-place merge (``trained_rows``) reads no copy of the embedding, gives PEFT's losses and trained rows,
+    and leaves the frozen embedding's original rows in place after training."""
+    import torch
+    from transformers import TrainerCallback
+
+    from titlegen_assets.training import trained_rows
+
+    class SharesTheFrozenMatrix(TrainerCallback):
+        seen = []
+
+        def on_step_end(self, args, state, control, model=None, **kwargs):
+            head = model.get_output_embeddings()
+            self.seen.append(head.weight.data_ptr() == head.token_adapter.base_layer.weight.data_ptr())
+
+    def train(name):
+        trainer = turn_token_trainer(smoke_base_model, sample_splits, tmp_path / name)
+        embedding = trainer.model.get_input_embeddings()
+        frozen = embedding.token_adapter.base_layer.weight.detach().clone()
+        watch = SharesTheFrozenMatrix()
+        watch.seen = []
+        trainer.add_callback(watch)
+        trainer.train()
+        rows = embedding.token_adapter.trainable_tokens_delta["default"].detach().clone()
+        losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
+        unchanged = torch.equal(embedding.token_adapter.base_layer.weight, frozen)
+        trained = not torch.equal(rows, embedding.token_adapter.trainable_tokens_original["default"])
+        return losses, rows, watch.seen, unchanged and trained
+
+    in_place = train("in-place")
+    monkeypatch.setattr(trained_rows, "write_in_place", lambda trainer, log: 0)
+    peft_copy = train("peft-copy")
+
+    assert in_place[2] == [True] * 3 and peft_copy[2] == [False] * 3
+    assert in_place[0] == pytest.approx(peft_copy[0], rel=1e-6)
+    assert torch.allclose(in_place[1], peft_copy[1], rtol=1e-5, atol=1e-7)
+    assert in_place[3] and peft_copy[3], "the rows did not train, or the frozen embedding kept trained rows"
+
+
+def test_without_peft_names_the_turn_token_rows_keep_peft_own_merge_and_the_log_says_so(
+    smoke_base_model, sample_splits, tmp_path, monkeypatch
+):
+    from titlegen_assets.training import trained_rows
+
+    monkeypatch.setattr(trained_rows, "LAYER_ATTRIBUTES", (*trained_rows.LAYER_ATTRIBUTES, "renamed_in_a_later_peft"))
+    logs = []
+    trainer = turn_token_trainer(smoke_base_model, sample_splits, tmp_path, logs.append)
+    layers = [trainer.model.get_input_embeddings().token_adapter, trainer.model.get_output_embeddings().token_adapter]
+    assert all(trained_rows.MERGED_WEIGHTS not in vars(layer) for layer in layers)
+    assert any("renamed_in_a_later_peft" in line and "PEFT's own merge" in line for line in logs)

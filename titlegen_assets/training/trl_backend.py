@@ -3,7 +3,7 @@
 Loss is on the title only: TRL renders the conversational prompt/completion with the prompts module's chat
 template and masks every prompt token (``completion_only_loss``). A pretrained (not instruction-tuned) base has
 never seen its turn tokens, so their embedding rows are trained too (``train_tokens``; Gemma ties them to the output
-head, which is how the model learns to end its turn).
+head, which is how the model learns to end its turn), written into the frozen embedding in place (``trained_rows``).
 """
 
 from __future__ import annotations
@@ -96,4 +96,8 @@ def build_trainer(config, base_model: str, train, validation, args_for, callback
         train_dataset=conversational(train), eval_dataset=conversational(validation) if validation is not None else None,
     )
     give_trained_head_its_bias(trainer.model)
+    if config.train_tokens:
+        from titlegen_assets.training.trained_rows import write_in_place
+
+        write_in_place(trainer, log)
     return trainer, tokenizer
