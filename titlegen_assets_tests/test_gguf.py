@@ -164,13 +164,14 @@ def test_a_mixed_recipe_quantizes_the_token_embedding_to_its_own_type_and_names_
 def test_an_embedding_type_the_rows_cannot_take_fails_saying_which_types_fit(tmp_path):
     root, _ = recording_llama_cpp(tmp_path, refuse=True)
     model_dir = merged_folder(tmp_path)
-    with pytest.raises(RuntimeError, match="give the token embedding Q4_0, Q5_0 or Q8_0"):
+    with pytest.raises(RuntimeError, match="give the token embedding one of IQ4_NL, Q4_0, Q4_1, Q5_0, Q8_0"):
         gguf_export.export_all(model_dir, tmp_path / "gguf", ["Q8_0_EMB_Q6_K"], root)
     assert list((tmp_path / "gguf").iterdir()) == []
 
 
 @pytest.mark.parametrize(("value", "name"), [("q8_0_emb_q4_0", "Q8_0_EMB_Q4_0"), (" Q4_0 ", "Q4_0"),
-                                             ("q5_k_m_emb_q8_0", "Q5_K_M_EMB_Q8_0")])
+                                             ("q5_k_m_emb_q8_0", "Q5_K_M_EMB_Q8_0"),
+                                             ("q8_0_emb_iq4_nl", "Q8_0_EMB_IQ4_NL")])
 def test_gguf_types_and_mixed_recipes_are_named_in_llama_cpp_spelling(value, name):
     from titlegen_assets.defs.training_assets import MergeConfig
 
@@ -187,5 +188,5 @@ def test_a_recipe_llama_quantize_cannot_make_is_refused_in_the_config_naming_the
 
     with pytest.raises(ValueError, match="is not a GGUF type titlegen makes"):
         gguf_export.quantization_name(value)
-    with pytest.raises(ValidationError, match="_EMB_<Q4_0"):
+    with pytest.raises(ValidationError, match="_EMB_<IQ4_NL"):
         MergeConfig(gguf=value)

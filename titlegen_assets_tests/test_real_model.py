@@ -76,8 +76,8 @@ def embedding_type(path: str) -> str:
 def test_the_demo_certifies_the_smallest_gguf_that_still_scores_and_stops_and_serves_exactly_that_file(
     artifact_root, llama_cpp, real_gemma3_270m, monkeypatch
 ):
-    """The README demo's own fine-tune through the whole gate, with a ladder that starts at a mixed recipe (Q8_0 with
-    its token embedding in Q4_0, made by llama-quantize --token-embedding-type): each GGUF of the ladder scored
+    """The README demo's own fine-tune through the whole gate and its own ladder, which starts at a mixed recipe (Q8_0
+    with its token embedding in IQ4_NL, made by llama-quantize --token-embedding-type): each GGUF of the ladder scored
     through llama-server; the first that passes is certified and served, every smaller one refused with its
     reason."""
     import dagster as dg
@@ -92,15 +92,14 @@ def test_the_demo_certifies_the_smallest_gguf_that_still_scores_and_stops_and_se
     monkeypatch.delenv("HF_TOKEN", raising=False)
     selection = ["raw_dataset", "cleaned_splits", "lora_adapter", "merged_hf_model", "hf_repo", "ollama_model"]
     config = shipped_config("demo.yaml")
-    config["ops"]["merged_hf_model"]["config"].update(gguf="auto", gguf_ladder=["Q8_0_EMB_Q4_0", "Q8_0"])
     with OllamaDouble() as server:
         result = materialize(selection, config, dg.DagsterInstance.ephemeral(), hub=HubDouble(),
                              ollama=ollama_at(monkeypatch, server))
     gate = next(e for e in result.get_asset_check_evaluations() if e.check_name == "gguf_certified")
     assert result.success, gate.description
     ladder = list(result.output_for_node("merged_hf_model")["gguf"]["files"])
-    assert ladder == ["Q8_0_EMB_Q4_0", "Q8_0"]
-    assert embedding_type(result.output_for_node("merged_hf_model")["gguf"]["files"]["Q8_0_EMB_Q4_0"]["path"]) == "Q4_0"
+    assert ladder == ["Q8_0_EMB_IQ4_NL", "Q8_0"]
+    assert embedding_type(result.output_for_node("merged_hf_model")["gguf"]["files"][ladder[0]]["path"]) == "IQ4_NL"
     certified = gate.metadata["certified"].value
     [chosen] = list(certified)  # auto stops at the first type that passes
     refused = ladder[: ladder.index(chosen)]

@@ -24,10 +24,13 @@ CONVERTER_TYPES = {"F32": "f32", "BF16": "bf16"}
 QUANTIZATIONS = ("Q4_0", "Q4_K_S", "Q4_K_M", "Q5_K_S", "Q5_K_M", "Q6_K", "Q8_0", "BF16", "F32")
 #: A mixed recipe, ``<type>_EMB_<embedding type>`` (``Q8_0_EMB_Q4_0``): the file is quantized to ``<type>`` except the
 #: token embedding (``llama-quantize --token-embedding-type``). Gemma ties the embedding to the output head, so its
-#: type sets most of the bytes read per decoded token (262k x 640 of Gemma 3 270M's 268M weights). K-quant blocks are
-#: 256 wide: a model whose hidden size is not a multiple of 256 (Gemma 3 270M: 640) takes Q4_0, Q5_0 or Q8_0 there.
+#: type sets most of the bytes read per decoded token (262k x 640 of Gemma 3 270M's 268M weights). IQ4_NL is 4.5 bits
+#: like Q4_0 on a non-linear grid: on Gemma 3 270M it kept the gate's scores that Q4_0 lost (benchmarks/RESULTS.md).
 EMBEDDING_MARK = "_EMB_"
-EMBEDDING_TYPES = ("Q4_0", "Q5_0", "Q8_0", "Q4_K", "Q5_K", "Q6_K")
+#: Embedding types whose blocks are 32 wide; K-quant blocks are 256 wide, so a model whose hidden size is not a
+#: multiple of 256 (Gemma 3 270M: 640) takes one of these.
+BLOCK_32_EMBEDDING_TYPES = ("IQ4_NL", "Q4_0", "Q4_1", "Q5_0", "Q8_0")
+EMBEDDING_TYPES = (*BLOCK_32_EMBEDDING_TYPES, "Q4_K", "Q5_K", "Q6_K")
 #: The default ladder: the eval gate certifies the smallest of these whose answers still score and stop.
 DEFAULT_LADDER = ("Q4_K_M", "Q5_K_M", "Q6_K", "Q8_0")
 
@@ -73,7 +76,8 @@ def _run(command: list, what: str, root: Path) -> None:
                             env={**os.environ, "PYTHONPATH": pythonpath})
     if result.returncode != 0:
         hint = ("a tensor's rows are not a multiple of the block of the type asked for (K-quants: 256): give the token "
-                "embedding Q4_0, Q5_0 or Q8_0 instead. " if "not divisible by block size" in result.stderr else "")
+                f"embedding one of {', '.join(BLOCK_32_EMBEDDING_TYPES)} instead. "
+                if "not divisible by block size" in result.stderr else "")
         raise RuntimeError(f"{what} failed (exit {result.returncode}): {hint}{result.stderr[-2000:]}")
 
 
