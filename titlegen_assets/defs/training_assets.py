@@ -39,8 +39,8 @@ class MergeConfig(dg.Config):
         "ollama_model ship: auto (every type of gguf_ladder; the smallest whose answers pass the gate ships), "
         "fastest (every type of gguf_ladder; each that passes ships to hf_repo, and ollama_model serves the one the "
         "gate measured fastest on this host's llama-server: eval_gate's latency_* settings), one type (Q4_0, "
-        "Q4_K_M, Q5_K_M, Q6_K, Q8_0, BF16, F32, any case, or a mixed recipe such as Q8_0_EMB_Q4_0: Q8_0 with the token "
-        "embedding in Q4_0), or none. Where llama.cpp is not built, none is made and the run says so.",
+        "Q4_K_M, Q5_K_M, Q6_K, Q8_0, BF16, F32, any case, or a mixed recipe such as Q8_0_EMB_IQ4_NL: Q8_0 with the token "
+        "embedding in IQ4_NL), or none. Where llama.cpp is not built, none is made and the run says so.",
     )
     gguf_ladder: list[str] = Field(default=list(DEFAULT_LADDER),
                                    description="The types auto and fastest try, smallest first.")
