@@ -130,6 +130,40 @@ def test_while_dequantizing_transformers_parses_the_gguf_once(tmp_path, monkeypa
     assert len(parsed) == 4 and first[0] == first[2]  # the shared reader gives every caller the same answer
 
 
+@pytest.mark.gpu_pins
+def test_the_shared_reader_holds_its_file_as_a_plain_array_and_reads_the_same_values(tmp_path):
+    """Inside ``gguf_parsed_once`` the reader's file is a plain ndarray (no memmap slicing per field), and it reads
+    the same fields (a vocabulary of strings, scores, scalars) and tensor bytes as gguf's own reader; after the block
+    gguf's module is as it was."""
+    import gguf
+    import numpy
+    from gguf import GGUFWriter
+
+    from titlegen_assets.training.base_model import gguf_parsed_once
+
+    path = tmp_path / "vocab.gguf"
+    writer = GGUFWriter(str(path), "gemma3")
+    writer.add_block_count(1)
+    writer.add_token_list(["<pad>", "<eos>", "新聞", "標題"])
+    writer.add_token_scores([0.0, 0.0, -1.5, -2.25])
+    writer.add_tensor("token_embd.weight", numpy.arange(32, dtype=numpy.float32).reshape(8, 4))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+
+    def contents(reader):
+        fields = {name: [part.tolist() for part in field.parts] for name, field in reader.fields.items()}
+        return fields, [(t.name, t.data.tolist()) for t in reader.tensors]
+
+    own = gguf.GGUFReader(str(path))
+    with gguf_parsed_once():
+        shared = gguf.GGUFReader(str(path))
+    assert type(shared.data) is numpy.ndarray and isinstance(own.data, numpy.memmap)
+    assert contents(shared) == contents(own)
+    assert gguf.gguf_reader.np is numpy
+
+
 @pytest.mark.parametrize(("gated", "private", "refusal"), [
     ("manual", False, "it is gated"), (False, True, "it is private"), (False, False, None)])
 def test_a_hub_base_model_read_without_the_token_must_be_public_and_not_gated(monkeypatch, gated, private, refusal):

@@ -1,6 +1,8 @@
 """The TRL + PEFT backend end to end on the smoke Gemma 3n: masking, training, resume, merge, reload, generate."""
 
+import importlib.metadata
 from functools import partial
+from types import SimpleNamespace
 
 import pytest
 
@@ -262,15 +264,16 @@ def turn_token_trainer(smoke_base_model, sample_splits, output_dir, log=lambda _
 def test_turn_token_rows_train_in_the_frozen_embedding_exactly_as_peft_own_copy_does(
     smoke_base_model, sample_splits, tmp_path, monkeypatch
 ):
-    """The in-place merge (``trained_rows``) reads no copy of the embedding, gives PEFT's losses and trained rows,
-    and leaves the frozen embedding's original rows in place after training."""
+    """The in-place merge (``trained_rows``, with the embedding's gradient sent back sparse) reads no copy of the
+    embedding, gives PEFT's losses and trained rows, and leaves the frozen embedding as it was loaded after training."""
     import torch
     from transformers import TrainerCallback
 
     from titlegen_assets.training import trained_rows
 
     class SharesTheFrozenMatrix(TrainerCallback):
-        seen = []
+        def __init__(self):
+            self.seen = []
 
         def on_step_end(self, args, state, control, model=None, **kwargs):
             head = model.get_output_embeddings()
@@ -281,23 +284,72 @@ def test_turn_token_rows_train_in_the_frozen_embedding_exactly_as_peft_own_copy_
         embedding = trainer.model.get_input_embeddings()
         frozen = embedding.token_adapter.base_layer.weight.detach().clone()
         watch = SharesTheFrozenMatrix()
-        watch.seen = []
         trainer.add_callback(watch)
         trainer.train()
         rows = embedding.token_adapter.trainable_tokens_delta["default"].detach().clone()
         losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
         unchanged = torch.equal(embedding.token_adapter.base_layer.weight, frozen)
+        unchanged &= not embedding.token_adapter.base_layer.sparse  # its gradient went back sparse only in training
         trained = not torch.equal(rows, embedding.token_adapter.trainable_tokens_original["default"])
         return losses, rows, watch.seen, unchanged and trained
 
+    row_path = []
+    transformed = trained_rows.transformed
+    monkeypatch.setattr(trained_rows, "transformed", lambda *a: row_path.append(1) or transformed(*a))
     in_place = train("in-place")
+    assert row_path, "TRL's fused head never gave the trained rows their gradient through HeadRows"
     monkeypatch.setattr(trained_rows, "write_in_place", lambda trainer, log: 0)
     peft_copy = train("peft-copy")
 
     assert in_place[2] == [True] * 3 and peft_copy[2] == [False] * 3
     assert in_place[0] == pytest.approx(peft_copy[0], rel=1e-6)
     assert torch.allclose(in_place[1], peft_copy[1], rtol=1e-5, atol=1e-7)
-    assert in_place[3] and peft_copy[3], "the rows did not train, or the frozen embedding kept trained rows"
+    assert in_place[3] and peft_copy[3], "the rows did not train, or the frozen embedding kept trained rows or sparse"
+
+
+@pytest.mark.parametrize("softcap", [None, 30.0])
+def test_head_rows_give_the_trained_rows_and_the_hidden_states_the_gradients_of_trl_fused_head(softcap):
+    """``HeadRows`` against TRL's own fused head with the whole head's gradient (several vocabulary tiles, a logit
+    scale, a temperature, Gemma 3's no-softcap and Gemma 3n's softcap, targets on the trained rows)."""
+    import torch
+    from trl.trainer import utils as trl_utils
+
+    from titlegen_assets.training import trained_rows
+
+    fused = getattr(trl_utils, trained_rows.FUSED_HEAD, None)
+    if fused is None:
+        pytest.skip(f"TRL {importlib.metadata.version('trl')} has no fused head (TRL >= 1.16)")
+    torch.manual_seed(0)
+    vocab, width, tokens = 300, 16, 12
+    base, index = torch.randn(vocab, width), torch.tensor([7, 42])
+    targets = torch.randint(0, vocab, (tokens,))
+    targets[:3], targets[3] = 42, 7
+    upstream = torch.randn(tokens)
+
+    def gradients(head):
+        rows = torch.randn(2, width, generator=torch.Generator().manual_seed(1)).requires_grad_()
+        hidden = torch.randn(tokens, width, generator=torch.Generator().manual_seed(2)).requires_grad_()
+        weight = trained_rows.TrainedRows.apply(base.clone(), rows, index)
+        setattr(weight, trained_rows.ROWS, [(rows, index)])
+        log_probs = head.apply(hidden, weight, None, targets, 0.7, 64, softcap, 1.3, ("log_probs",))[0]
+        (log_probs * upstream).sum().backward()
+        return log_probs.detach(), rows.grad, hidden.grad
+
+    whole_head = gradients(fused)
+    rows_only = gradients(trained_rows.HeadRows(fused))
+    for name, expected, got in zip(("log_probs", "rows", "hidden"), whole_head, rows_only):
+        assert torch.allclose(expected, got, rtol=1e-5, atol=1e-6), name
+    assert whole_head[1].abs().sum() > 0
+
+
+def test_without_trl_fused_head_name_the_head_rows_keep_trl_own_gradient_and_the_log_says_so(monkeypatch):
+    from titlegen_assets.training import trained_rows
+
+    monkeypatch.setattr(trained_rows, "FUSED_HEAD", "_renamed_in_a_later_trl")
+    trainer, logs = SimpleNamespace(compute_loss=print), []
+    trained_rows.head_rows_in_fused_head(trainer, logs.append)
+    assert trainer.compute_loss is print
+    assert any("_renamed_in_a_later_trl" in line and "TRL's own" in line for line in logs)
 
 
 def test_without_peft_names_the_turn_token_rows_keep_peft_own_merge_and_the_log_says_so(

@@ -63,7 +63,8 @@ def pick_precision(requested: str) -> str:
     return "fp32"
 
 
-def _version(package: str) -> str | None:
+def package_version(package: str) -> str | None:
+    """The installed version of ``package``, or None when it is not installed."""
     try:
         return metadata.version(package)
     except metadata.PackageNotFoundError:
@@ -81,12 +82,12 @@ def report(backend: str) -> dict[str, str]:
         "cuda": torch.version.cuda or "none",
         "device": device_name(),
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none",
-        "transformers": _version("transformers") or "missing",
-        "trl": _version("trl") or "missing",
-        "peft": _version("peft") or "missing",
+        "transformers": package_version("transformers") or "missing",
+        "trl": package_version("trl") or "missing",
+        "peft": package_version("peft") or "missing",
     }
     if backend == "unsloth":
-        info["unsloth"] = _version("unsloth") or "missing"
+        info["unsloth"] = package_version("unsloth") or "missing"
     return info
 
 

@@ -3,13 +3,16 @@
 Loss is on the title only: TRL renders the conversational prompt/completion with the prompts module's chat
 template and masks every prompt token (``completion_only_loss``). A pretrained (not instruction-tuned) base has
 never seen its turn tokens, so their embedding rows are trained too (``train_tokens``; Gemma ties them to the output
-head, which is how the model learns to end its turn), written into the frozen embedding in place (``trained_rows``).
+head, which is how the model learns to end its turn), written into the frozen embedding in place, with gradients for
+those rows alone (``trained_rows``).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+
+from titlegen_assets.training.environment import package_version
 
 #: TRL's private choice of the compact (completion-only) fused-head path, ``_use_triton(device) -> bool`` in
 #: ``trl/trainer/utils.py`` (imported there from ``trl/kernels/chunked_logprob.py``) since TRL 1.16.0; absent in 1.15.0.
@@ -32,8 +35,8 @@ def sft_trainer_class(log: Callable[[str], None] = logging.getLogger(__name__).w
     from trl.trainer import utils as trl_utils
 
     if not callable(getattr(trl_utils, PRIVATE_DEVICE_CHOICE, None)):
-        log(f"TRL {trl_version()} has no trl.trainer.utils.{PRIVATE_DEVICE_CHOICE} (it arrived in TRL 1.16): training "
-            "with TRL's own SFTTrainer, whose output head scores every position off CUDA")
+        log(f"TRL {package_version('trl')} has no trl.trainer.utils.{PRIVATE_DEVICE_CHOICE} (it arrived in TRL 1.16): "
+            "training with TRL's own SFTTrainer, whose output head scores every position off CUDA")
         return SFTTrainer
 
     class CompletionHeadSFTTrainer(SFTTrainer):
@@ -46,12 +49,6 @@ def sft_trainer_class(log: Callable[[str], None] = logging.getLogger(__name__).w
                 trl_utils._use_triton = on_device
 
     return CompletionHeadSFTTrainer
-
-
-def trl_version() -> str:
-    from importlib.metadata import version
-
-    return version("trl")
 
 
 def token_ids(tokenizer, tokens: list[str]) -> list[int]:
