@@ -238,12 +238,12 @@ def plain_array_reader(reader_class):
 
     The reader maps the file with ``numpy.memmap`` and slices it once per part of every field: 786k slices for a
     262k-token vocabulary, and transformers indexes each part again. Every slice of a memmap runs numpy's own Python
-    code (``memmap.__getitem__``, ``__array_finalize__``); of a plain array, none: 40 % of the parse (profiled). The
-    values are the same bytes. Where gguf stops mapping through its module's ``np.memmap``, it reads as it did.
+    code (``memmap.__getitem__``, ``__array_finalize__``); of a plain array, none: over a third of de-quantizing
+    under the profiler, 0.72 of its time measured (benchmarks/RESULTS.md). The values are the same bytes. Where gguf stops mapping through its module's ``np.memmap``, it reads as it did.
     """
     import numpy
 
-    module = sys.modules[reader_class.__module__]
+    module = sys.modules.get(reader_class.__module__)
     if getattr(module, "np", None) is not numpy:
         return reader_class
 
