@@ -44,7 +44,7 @@ def test_the_completion_head_shim_swaps_trls_private_name_only_where_it_exists_a
     monkeypatch.delattr(trl_utils, "_use_triton", raising=False)
     logs.clear()
     assert trl_backend.sft_trainer_class(logs.append) is SFTTrainer
-    assert logs == [f"TRL {version('trl')} has no trl.trainer.utils._use_triton (it arrived in TRL 1.16): training with "
+    assert logs == [f"TRL {version('trl')} has no trl.trainer.utils._use_triton (TRL 1.16 has it): training with "
                     "TRL's own SFTTrainer, whose output head scores every position off CUDA"]
 
 

@@ -22,6 +22,7 @@ from collections.abc import Callable
 
 import torch
 
+from titlegen_assets.training import trl_private
 from titlegen_assets.training.environment import package_version
 
 #: PEFT's method that builds the matrix with the trained rows (``peft/tuners/trainable_tokens/layer.py``, 0.21),
@@ -65,21 +66,14 @@ def write_in_place(trainer, log: Callable[[str], None] = logging.getLogger(__nam
 
 def head_rows_in_fused_head(trainer, log: Callable[[str], None]) -> None:
     """While ``trainer`` computes a loss, TRL's fused head is ``HeadRows``; the backward runs on the graph made then."""
-    from trl.trainer import utils as trl_utils
-
-    if getattr(trl_utils, FUSED_HEAD, None) is None:
-        log(f"TRL has no trl.trainer.utils.{FUSED_HEAD}: the trained rows of a tied output head get their gradient "
-            "from TRL's own, a 262k-row gradient of the whole head on each step")
+    if not trl_private.has(FUSED_HEAD, log, "the trained rows of a tied output head get their gradient from TRL's "
+                           "own, a 262k-row gradient of the whole head on each step"):
         return
     compute_loss = trainer.compute_loss
 
     def compute_loss_with_head_rows(*args, **kwargs):
-        fused = getattr(trl_utils, FUSED_HEAD)
-        setattr(trl_utils, FUSED_HEAD, HeadRows(fused))
-        try:
+        with trl_private.swapped(FUSED_HEAD, HeadRows):
             return compute_loss(*args, **kwargs)
-        finally:
-            setattr(trl_utils, FUSED_HEAD, fused)
 
     trainer.compute_loss = compute_loss_with_head_rows
 

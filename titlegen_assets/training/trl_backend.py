@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from titlegen_assets.training.environment import package_version
+from titlegen_assets.training import trl_private
 
 #: TRL's private choice of the compact (completion-only) fused-head path, ``_use_triton(device) -> bool`` in
 #: ``trl/trainer/utils.py`` (imported there from ``trl/kernels/chunked_logprob.py``) since TRL 1.16.0; absent in 1.15.0.
@@ -32,23 +32,22 @@ def sft_trainer_class(log: Callable[[str], None] = logging.getLogger(__name__).w
     SFTTrainer is used as it is, and the log says so.
     """
     from trl import SFTTrainer
-    from trl.trainer import utils as trl_utils
 
-    if not callable(getattr(trl_utils, PRIVATE_DEVICE_CHOICE, None)):
-        log(f"TRL {package_version('trl')} has no trl.trainer.utils.{PRIVATE_DEVICE_CHOICE} (it arrived in TRL 1.16): "
-            "training with TRL's own SFTTrainer, whose output head scores every position off CUDA")
+    if not trl_private.has(PRIVATE_DEVICE_CHOICE, log, "training with TRL's own SFTTrainer, whose output head "
+                           "scores every position off CUDA"):
         return SFTTrainer
 
     class CompletionHeadSFTTrainer(SFTTrainer):
         def compute_loss(self, *args, **kwargs):
-            on_device = trl_utils._use_triton
-            trl_utils._use_triton = lambda device: device.type in ("cpu", "mps") or on_device(device)
-            try:
+            with trl_private.swapped(PRIVATE_DEVICE_CHOICE, completion_head_off_cuda):
                 return super().compute_loss(*args, **kwargs)
-            finally:
-                trl_utils._use_triton = on_device
 
     return CompletionHeadSFTTrainer
+
+
+def completion_head_off_cuda(on_device: Callable) -> Callable:
+    """TRL's ``_use_triton``, answering yes on a CPU or MPS too: the completion-only head path there."""
+    return lambda device: device.type in ("cpu", "mps") or on_device(device)
 
 
 def token_ids(tokenizer, tokens: list[str]) -> list[int]:
