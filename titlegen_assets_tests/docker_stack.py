@@ -304,22 +304,40 @@ class DockerInventory:
             docker("volume", "rm", "-f", volume, check=False)
         for network in new.networks:
             docker("network", "rm", network, check=False)
+        # --no-prune throughout: ``docker rmi`` also deletes a removed image's untagged parents, and such a parent may
+        # have been here before (the layers an interrupted build left, which this suite's build reused from the cache)
         for tag in new.tags - set(keep_tags):
-            docker("rmi", "-f", tag, check=False)
+            docker("rmi", "--no-prune", "-f", tag, check=False)
         kept = set()  # the kept images and the layers they are built on (the legacy builder's intermediate images)
         for tag in keep_tags:
             kept.add(docker("image", "inspect", "--format", "{{.Id}}", tag, check=False).stdout.strip())
             kept.update(docker("history", "-q", "--no-trunc", tag, check=False).stdout.split())
-        for _ in range(5):  # children before parents: what a pass cannot remove yet, a later one can
-            remaining = DockerInventory.now().new_since(before).images - kept
-            if not remaining:
+        remaining = DockerInventory.now().new_since(before).images - kept
+        while remaining:
+            for image in children_first(remaining):
+                docker("rmi", "--no-prune", image, check=False)
+            still = DockerInventory.now().new_since(before).images - kept
+            if still == remaining:  # nothing more can go: reported below
                 break
-            for image in remaining:
-                docker("rmi", image, check=False)
+            remaining = still
         left = DockerInventory.now().new_since(before)
         left.tags -= set(keep_tags)
         left.images -= kept
         return left
+
+
+def children_first(images: set) -> list:
+    """``images``, each before its parent (``docker rmi`` refuses an image that has children)."""
+    lines = docker("image", "inspect", "--format", "{{.Id}} {{.Parent}}", *images, check=False).stdout.splitlines()
+    parent = dict((line.split(" ") + [""])[:2] for line in lines)
+
+    def ancestors(image: str) -> int:
+        count = 0
+        while (image := parent.get(image)) in parent:
+            count += 1
+        return count
+
+    return sorted(images, key=ancestors, reverse=True)
 
 
 def fixed_names(compose: dict, project: str) -> tuple[set[str], set[str]]:

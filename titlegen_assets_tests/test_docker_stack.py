@@ -15,6 +15,7 @@ TITLEGEN_DOCKER_SUITE=install asks (.ci/run), and is skipped otherwise.
 
 import os
 import shutil
+import tarfile
 import time
 from pathlib import Path
 
@@ -44,11 +45,19 @@ def smoke_config(*ops: str, **overrides: dict) -> dict:
     return {"ops": {op: {"config": {**DEMO_OPS.get(op, {}).get("config", {}), **overrides.get(op, {})}} for op in ops}}
 
 
-def test_the_suite_refuses_to_start_over_a_fixed_name_volume_it_did_not_create_and_leaves_it():
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory):
+    """The engine every test here runs on: the one that answers, or one this suite installs and starts when asked
+    (see docker_stack.docker_engine); whether the suite started it, and the NVIDIA hook stand-in's log."""
+    hook_log = tmp_path_factory.mktemp("docker_engine") / "nvidia-hook.log"
+    hook_log.touch()
+    with docker_stack.docker_engine(hook_log) as started:
+        yield {"started": started, "hook_log": hook_log}
+
+
+def test_the_suite_refuses_to_start_over_a_fixed_name_volume_it_did_not_create_and_leaves_it(engine):
     """A volume named like the stack's (here the HF cache, which compose would reuse and ``compose down -v`` used to
     remove) stops the suite with a message naming it, and is still there afterwards. Runs before the stack is up."""
-    if not docker_stack.engine_answers():
-        pytest.skip("no Docker engine answers (the stack's tests say how to ask for one)")
     volume = "titlegen_hf_cache"
     if volume in docker("volume", "ls", "-q").stdout.split():
         pytest.skip(f"{volume} is on this engine already, not this test's to create or remove")
@@ -61,60 +70,91 @@ def test_the_suite_refuses_to_start_over_a_fixed_name_volume_it_did_not_create_a
         docker("volume", "rm", volume)
 
 
+def test_clean_up_leaves_the_cached_layers_an_earlier_build_left_though_the_suites_build_reused_them(engine, tmp_path):
+    """An interrupted build leaves its layers as untagged images, and the suite's next build reuses them from the
+    cache: removing what the suite built must not take them along (``docker rmi`` prunes untagged parents; CI once
+    saw eight such images go). Runs before the stack is up, with a base image of its own and no network."""
+    start = docker_stack.DockerInventory.now()
+    base, earlier, ours = (f"titlegen-test/inventory-{name}:1" for name in ("base", "earlier", "ours"))
+    context = tmp_path / "context"
+    context.mkdir()
+    (tmp_path / "file").write_text("a file, so the image is not empty\n")
+    with tarfile.open(tmp_path / "rootfs.tar", "w") as rootfs:
+        rootfs.add(tmp_path / "file", arcname="file")
+    docker("import", str(tmp_path / "rootfs.tar"), base)
+    try:
+        def build(tag: str, *labels: str) -> None:
+            (context / "Dockerfile").write_text(f"FROM {base}\n" + "".join(f"LABEL {label}\n" for label in labels))
+            docker_stack.build_image(context / "Dockerfile", tag, context, {}, timeout=300)
+
+        build(earlier, "step=one", "step=two")
+        docker("rmi", "--no-prune", earlier)  # what an interrupted build leaves: its layers, untagged
+        before = docker_stack.DockerInventory.now()
+        build(ours, "step=one", "step=three")
+        reused = set(docker("history", "-q", "--no-trunc", ours).stdout.split()) & before.images
+        assert reused - {docker("image", "inspect", "--format", "{{.Id}}", base).stdout.strip()}, \
+            "the build did not reuse the earlier layer, so this test would not show what it is for"
+        left = docker_stack.DockerInventory.now().clean(before)
+        gone = docker_stack.DockerInventory.now().gone_since(before)
+        assert left.is_empty(), left
+        assert gone.is_empty(), f"clean-up removed what was there before it: {gone}"
+    finally:
+        left_by_test = docker_stack.DockerInventory.now().clean(start)
+    assert left_by_test.is_empty(), f"the test left behind what it made: {left_by_test}"
+
+
 @pytest.fixture(scope="module")
-def launched(tmp_path_factory, llama_cpp):
-    """Engine, images and stack up; data_job, training_job and hf_repo alone launched one after the other, then
+def launched(tmp_path_factory, engine, llama_cpp):
+    """Images and stack up on the module's engine; data_job, training_job and hf_repo alone launched one after the other, then
     publish_and_serve_job (kept apart in "serve"). At the end
     everything the suite made is removed, and what could not be is an error."""
     from dagster_graphql import DagsterGraphQLClient
 
     workdir = tmp_path_factory.mktemp("docker_stack")
-    hook_log = workdir / "nvidia-hook.log"
-    hook_log.touch()
+    started_engine, hook_log = engine["started"], engine["hook_log"]
     keep = os.environ.get(docker_stack.KEEP_IMAGES_ENV) == "1"
-    with docker_stack.docker_engine(hook_log) as started_engine:
-        before = docker_stack.DockerInventory.now()
-        try:
-            docker_stack.refuse_existing_names(COMPOSE)
-        except RuntimeError as refused:
-            pytest.fail(str(refused))
-        try:
-            docker_stack.make_base_images()
-            if not started_engine:
-                docker_stack.require_nvidia_device_requests()
-            docker_stack.build_cpu_image(llama_cpp)
-            with docker_stack.compose_stack(workdir) as stack:
-                client = DagsterGraphQLClient(stack.ui_address, port_number=docker_stack.UI_PORT)
-                runs = {}
-                for name, submit in [
-                    ("data", dict(job_name="data_job", **CPU_JOB,
-                                  run_config=smoke_config("raw_dataset", "cleaned_splits"))),
-                    ("training", dict(job_name="training_job", **GPU_JOB, run_config=smoke_config(
-                        "lora_adapter", "merged_hf_model", "eval_gate", lora_adapter=SHORT_TRAINING))),
-                    ("publish", dict(job_name="__ASSET_JOB", **CPU_JOB, asset_selection=["hf_repo"],
-                                     run_config=smoke_config("hf_repo"))),
-                    ("serve", dict(job_name="publish_and_serve_job", **CPU_JOB, run_config=smoke_config(
-                        "hf_repo", "ollama_model", "latency_report"))),
-                ]:
-                    run_id = client.submit_job_execution(**submit)
-                    docker_stack.log(f"{name} run {run_id} submitted")
-                    runs[name] = {"run_id": run_id, **docker_stack.follow_run(client, run_id, RUN_TIMEOUT_S)}
-                    if runs[name]["status"].value != "SUCCESS":
-                        runs[name]["failures"] = docker_stack.failure_messages(stack, run_id)
-                    docker_stack.log(f"{name} run finished: {runs[name]['status'].value}")
-                services = {s: docker_stack.inspect(stack.container(s))
-                            for s in (*docker_stack.SERVICES, *docker_stack.PROXY_SERVICES, "ollama")}
-                yield {"runs": {k: v for k, v in runs.items() if k != "serve"}, "serve": runs["serve"],
-                       "stack": stack, "client": client, "hook_log": hook_log, "started_engine": started_engine,
-                       "services": services}
-        finally:
-            ours = {docker_stack.DEBIAN_IMAGE, CPU_IMAGE, GPU_IMAGE}
-            kept = set(docker_stack.STANDIN_IMAGES.values()) | ours if keep else set()
-            left = docker_stack.DockerInventory.now().clean(before, keep_tags=kept)
-            docker_stack.log("removed what the suite made" + (f", kept {sorted(kept)}" if kept else ""))
-            gone = docker_stack.DockerInventory.now().gone_since(before)
-        assert left.is_empty(), f"the suite left behind what it made and could not remove: {left}"
-        assert gone.is_empty(), f"the suite removed what was there before it: {gone}"
+    before = docker_stack.DockerInventory.now()
+    try:
+        docker_stack.refuse_existing_names(COMPOSE)
+    except RuntimeError as refused:
+        pytest.fail(str(refused))
+    try:
+        docker_stack.make_base_images()
+        if not started_engine:
+            docker_stack.require_nvidia_device_requests()
+        docker_stack.build_cpu_image(llama_cpp)
+        with docker_stack.compose_stack(workdir) as stack:
+            client = DagsterGraphQLClient(stack.ui_address, port_number=docker_stack.UI_PORT)
+            runs = {}
+            for name, submit in [
+                ("data", dict(job_name="data_job", **CPU_JOB,
+                              run_config=smoke_config("raw_dataset", "cleaned_splits"))),
+                ("training", dict(job_name="training_job", **GPU_JOB, run_config=smoke_config(
+                    "lora_adapter", "merged_hf_model", "eval_gate", lora_adapter=SHORT_TRAINING))),
+                ("publish", dict(job_name="__ASSET_JOB", **CPU_JOB, asset_selection=["hf_repo"],
+                                 run_config=smoke_config("hf_repo"))),
+                ("serve", dict(job_name="publish_and_serve_job", **CPU_JOB, run_config=smoke_config(
+                    "hf_repo", "ollama_model", "latency_report"))),
+            ]:
+                run_id = client.submit_job_execution(**submit)
+                docker_stack.log(f"{name} run {run_id} submitted")
+                runs[name] = {"run_id": run_id, **docker_stack.follow_run(client, run_id, RUN_TIMEOUT_S)}
+                if runs[name]["status"].value != "SUCCESS":
+                    runs[name]["failures"] = docker_stack.failure_messages(stack, run_id)
+                docker_stack.log(f"{name} run finished: {runs[name]['status'].value}")
+            services = {s: docker_stack.inspect(stack.container(s))
+                        for s in (*docker_stack.SERVICES, *docker_stack.PROXY_SERVICES, "ollama")}
+            yield {"runs": {k: v for k, v in runs.items() if k != "serve"}, "serve": runs["serve"],
+                   "stack": stack, "client": client, "hook_log": hook_log, "started_engine": started_engine,
+                   "services": services}
+    finally:
+        ours = {docker_stack.DEBIAN_IMAGE, CPU_IMAGE, GPU_IMAGE}
+        kept = set(docker_stack.STANDIN_IMAGES.values()) | ours if keep else set()
+        left = docker_stack.DockerInventory.now().clean(before, keep_tags=kept)
+        docker_stack.log("removed what the suite made" + (f", kept {sorted(kept)}" if kept else ""))
+        gone = docker_stack.DockerInventory.now().gone_since(before)
+    assert left.is_empty(), f"the suite left behind what it made and could not remove: {left}"
+    assert gone.is_empty(), f"the suite removed what was there before it: {gone}"
 
 
 def the_container(launched, name: str) -> dict:
