@@ -105,9 +105,9 @@ def test_clean_up_leaves_the_cached_layers_an_earlier_build_left_though_the_suit
 
 @pytest.fixture(scope="module")
 def launched(tmp_path_factory, engine, llama_cpp):
-    """Images and stack up on the module's engine; data_job, training_job and hf_repo alone launched one after the other, then
-    publish_and_serve_job (kept apart in "serve"). At the end
-    everything the suite made is removed, and what could not be is an error."""
+    """Images and stack up on the module's engine; data_job, training_job and hf_repo alone launched one after the
+    other, then publish_and_serve_job (kept apart in "serve"). At the end everything the suite made is removed, and
+    what could not be is an error."""
     from dagster_graphql import DagsterGraphQLClient
 
     workdir = tmp_path_factory.mktemp("docker_stack")
